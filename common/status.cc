@@ -36,7 +36,7 @@ Status Status::FromErrno(int sys_errno, std::string message) {
     case ENOSPC: case EDQUOT: case EFBIG: case EMFILE: code = StatusCode::kResourceExhausted; break;
     case ETIMEDOUT: code = StatusCode::kDeadlineExceeded; break;
     case ECONNREFUSED: case ECONNRESET: case EHOSTUNREACH: case ENETUNREACH: case ENOTCONN:
-    case EPIPE: case EIO: case EAGAIN: case ESHUTDOWN:
+    case EPIPE: case EIO: case EAGAIN: case ESHUTDOWN: case EHOSTDOWN:
       code = StatusCode::kUnavailable; break;
     case ENOTSUP: case ENOSYS: code = StatusCode::kUnimplemented; break;
     case ECANCELED: code = StatusCode::kAborted; break;

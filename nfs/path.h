@@ -32,8 +32,9 @@ Status ValidateRoot(std::string_view root);
 // The result always lies strictly below root.
 Result<std::string> JoinUnderRoot(std::string_view root, std::string_view relative);
 
-// Renders an untrusted string for an error message: printable ASCII kept, everything else as
-// \xNN, cut to at most 80 bytes with "..." so a 4 KiB hostile name cannot flood a log.
+// Renders an untrusted string for an error message, in double quotes: printable ASCII kept ('"'
+// and '\\' backslash-escaped so the quoting stays unambiguous), everything else as \xNN, cut to
+// at most 80 bytes (quotes included) with "..." so a 4 KiB hostile name cannot flood a log.
 std::string QuoteForMessage(std::string_view untrusted);
 
 }  // namespace nfsprov::nfs

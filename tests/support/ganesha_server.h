@@ -4,7 +4,9 @@
 // dir) and a free TCP port picked at start, so several test processes can run side by side.
 // NFSv4 works without rpcbind. NFSv3 is offered only when requested and rpcbind is running (or
 // can be started); V3Available() says whether it is. Stop() and the destructor stop the server
-// by pid (SIGTERM, then SIGKILL) and remove the temporary directory.
+// by pid (SIGTERM, then SIGKILL) and remove the temporary directory. The server is killed when
+// the thread that started it exits (so a crashed test leaves none behind): start it from the
+// test body, not from a short-lived helper thread.
 #pragma once
 
 #include <memory>
@@ -33,6 +35,8 @@ class GaneshaServer {
   // Local directory that backs the root-squashed export (empty unless requested).
   const std::string& squashed_dir() const;
   int port() const;
+  // The server's process id while it runs, -1 while stopped.
+  int pid() const;
   bool V3Available() const;
 
   // nfs://127.0.0.1/export?version=4&nfsport=PORT

@@ -1,0 +1,433 @@
+#include "nfs/client.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "nfs/libnfs_call.h"
+#include "nfs/nfs4_compound.h"
+#include "nfs/path.h"
+
+namespace nfsprov::nfs {
+namespace internal {
+
+void LibnfsTrampoline(int err, nfs_context* /*ctx*/, void* data, void* private_data) {
+  std::unique_ptr<LibnfsCallback> callback(static_cast<LibnfsCallback*>(private_data));
+  (*callback)(err, data);
+}
+
+std::string ErrorText(int err, void* data) {
+  if (EventLoop::IsTransportError(err) && data != nullptr) return static_cast<const char*>(data);
+  return std::strerror(-err);
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::CallSync;
+using internal::ErrorText;
+using internal::Issue;
+using internal::Unit;
+
+FileType TypeFromMode(uint64_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return FileType::kRegular;
+    case S_IFDIR: return FileType::kDirectory;
+    case S_IFLNK: return FileType::kSymlink;
+    default: return FileType::kOther;
+  }
+}
+
+FileAttr FromStat(const nfs_stat_64& st) {
+  FileAttr a;
+  a.type = TypeFromMode(st.nfs_mode);
+  a.mode = static_cast<uint32_t>(st.nfs_mode & 07777);
+  a.uid = static_cast<uint32_t>(st.nfs_uid);
+  a.gid = static_cast<uint32_t>(st.nfs_gid);
+  a.size = st.nfs_size;
+  a.used_bytes = st.nfs_used;
+  a.nlink = st.nfs_nlink;
+  a.inode = st.nfs_ino;
+  a.atime = {static_cast<int64_t>(st.nfs_atime), static_cast<uint32_t>(st.nfs_atime_nsec)};
+  a.mtime = {static_cast<int64_t>(st.nfs_mtime), static_cast<uint32_t>(st.nfs_mtime_nsec)};
+  a.ctime = {static_cast<int64_t>(st.nfs_ctime), static_cast<uint32_t>(st.nfs_ctime_nsec)};
+  return a;
+}
+
+FileAttr FromDirent(const nfsdirent& e) {
+  FileAttr a;
+  a.type = TypeFromMode(e.mode);
+  a.mode = e.mode & 07777;
+  a.uid = e.uid;
+  a.gid = e.gid;
+  a.size = e.size;
+  a.used_bytes = e.used;
+  a.nlink = e.nlink;
+  a.inode = e.inode;
+  a.atime = {e.atime.tv_sec, e.atime_nsec};
+  a.mtime = {e.mtime.tv_sec, e.mtime_nsec};
+  a.ctime = {e.ctime.tv_sec, e.ctime_nsec};
+  return a;
+}
+
+// Completes `done` from a libnfs callback that carries no result.
+internal::LibnfsCallback Simple(EventLoop::Done done) {
+  return [done = std::move(done)](int err, void* data) {
+    done(err < 0 ? err : 0, err < 0 ? ErrorText(err, data) : std::string());
+  };
+}
+
+std::string TempNameFor(std::string_view path) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char suffix[32];
+  std::snprintf(suffix, sizeof(suffix), ".nfsprov-tmp-%016llx",
+                static_cast<unsigned long long>(rng()));
+  return std::string(path) + suffix;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> Client::Connect(std::string_view url, ClientOptions options) {
+  Result<NfsUrl> parsed = ParseNfsUrl(url);
+  if (!parsed.ok()) return parsed.status();
+  return Connect(*parsed, options);
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(const NfsUrl& url, ClientOptions options) {
+  if (options.connections < 1 || options.connections > 64)
+    return InvalidArgument("connections must be 1..64, got " + std::to_string(options.connections));
+  std::unique_ptr<Client> client(new Client(url, options));
+  LoopOptions loop_options{options.rpc_timeout, options.connect_timeout};
+  for (int i = 0; i < options.connections; ++i) {
+    Result<std::unique_ptr<EventLoop>> loop = EventLoop::Connect(url, loop_options);
+    if (!loop.ok()) return loop.status();
+    client->loops_.push_back(std::move(loop).value());
+  }
+  return client;
+}
+
+Client::~Client() = default;
+
+EventLoop& Client::NextLoop() {
+  return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
+}
+
+Result<FileAttr> Client::Stat(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<FileAttr>(NextLoop(), Deadline(), "stat " + p,
+      [p](nfs_context* ctx, std::shared_ptr<FileAttr> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_stat64_async(ctx, p.c_str(), cb, priv); },
+              [out, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                *out = FromStat(*static_cast<nfs_stat_64*>(data));
+                done(0, "");
+              });
+      });
+}
+
+Result<FileAttr> Client::Lstat(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<FileAttr>(NextLoop(), Deadline(), "lstat " + p,
+      [p](nfs_context* ctx, std::shared_ptr<FileAttr> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_lstat64_async(ctx, p.c_str(), cb, priv); },
+              [out, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                *out = FromStat(*static_cast<nfs_stat_64*>(data));
+                done(0, "");
+              });
+      });
+}
+
+Status Client::Mkdir(std::string_view path, uint32_t mode) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  Status made = CallSync<Unit>(NextLoop(), Deadline(), "mkdir " + p,
+      [p, mode](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) {
+          return nfs_mkdir2_async(ctx, p.c_str(), static_cast<int>(mode & 0777), cb, priv);
+        }, Simple(std::move(done)));
+      }).status();
+  // Servers, like mkdir(2), drop set-id and sticky bits at creation: set them explicitly.
+  if (!made.ok() || (mode & 07000) == 0) return made;
+  return Chmod(path, mode);
+}
+
+Status Client::Chmod(std::string_view path, uint32_t mode) {
+  if ((mode & ~07777u) != 0)
+    return InvalidArgument("chmod " + std::string(path) + ": mode " + std::to_string(mode) +
+                           " has bits beyond 07777");
+  nfs4::SetAttrs attrs;
+  attrs.mode = mode;
+  return SetAttributes("chmod", path, attrs);
+}
+
+Status Client::Chown(std::string_view path, uint32_t uid, uint32_t gid) {
+  nfs4::SetAttrs attrs;
+  attrs.uid = uid;
+  attrs.gid = gid;
+  return SetAttributes("chown", path, attrs);
+}
+
+// NFSv4: one COMPOUND that looks the path up (LOOKUP never follows symlinks) and SETATTRs it,
+// because libnfs 4.0's v4 lchmod/lchown are broken. NFSv3: libnfs's lchmod/lchown.
+Status Client::SetAttributes(std::string_view verb, std::string_view path, const nfs4::SetAttrs& attrs) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  std::string what = std::string(verb) + " " + p;
+  if (url_.version == 3) {
+    return CallSync<Unit>(NextLoop(), Deadline(), what,
+        [p, attrs](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+          Issue(ctx, [&](nfs_cb cb, void* priv) {
+            return attrs.mode ? nfs_lchmod_async(ctx, p.c_str(), static_cast<int>(*attrs.mode), cb, priv)
+                              : nfs_lchown_async(ctx, p.c_str(), static_cast<int>(*attrs.uid),
+                                                 static_cast<int>(*attrs.gid), cb, priv);
+          }, Simple(std::move(done)));
+        }).status();
+  }
+  auto c = std::make_shared<nfs4::Compound>(what);
+  c->PutPath(url_.export_path, p).SetAttr(attrs);
+  return CallSync<Unit>(NextLoop(), Deadline(), what,
+      [c](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        c->Send(ctx, [done](int err, std::string message, const COMPOUND4res*) {
+          done(err, err < 0 && !EventLoop::IsTransportError(err) ? std::strerror(-err) : message);
+        });
+      }).status();
+}
+
+Status Client::Rmdir(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<Unit>(NextLoop(), Deadline(), "rmdir " + p,
+      [p](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_rmdir_async(ctx, p.c_str(), cb, priv); },
+              Simple(std::move(done)));
+      }).status();
+}
+
+Status Client::Unlink(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<Unit>(NextLoop(), Deadline(), "unlink " + p,
+      [p](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_unlink_async(ctx, p.c_str(), cb, priv); },
+              Simple(std::move(done)));
+      }).status();
+}
+
+Status Client::Rename(std::string_view from, std::string_view to) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(from));
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(to));
+  std::string f(from), t(to);
+  return CallSync<Unit>(NextLoop(), Deadline(), "rename " + f + " to " + t,
+      [f, t](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) {
+          return nfs_rename_async(ctx, f.c_str(), t.c_str(), cb, priv);
+        }, Simple(std::move(done)));
+      }).status();
+}
+
+Result<std::vector<DirEntry>> Client::ReadDir(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<std::vector<DirEntry>>(NextLoop(), Deadline(), "readdir " + p,
+      [p](nfs_context* ctx, std::shared_ptr<std::vector<DirEntry>> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_opendir_async(ctx, p.c_str(), cb, priv); },
+              [ctx, out, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                auto* dir = static_cast<nfsdir*>(data);
+                while (nfsdirent* e = nfs_readdir(ctx, dir)) {
+                  if (std::strcmp(e->name, ".") == 0 || std::strcmp(e->name, "..") == 0) continue;
+                  out->push_back({e->name, FromDirent(*e)});
+                }
+                nfs_closedir(ctx, dir);
+                done(0, "");
+              });
+      });
+}
+
+Result<FsStats> Client::StatFs(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<FsStats>(NextLoop(), Deadline(), "statfs " + p,
+      [p](nfs_context* ctx, std::shared_ptr<FsStats> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_statvfs64_async(ctx, p.c_str(), cb, priv); },
+              [out, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                const auto& v = *static_cast<nfs_statvfs_64*>(data);
+                uint64_t unit = v.f_frsize != 0 ? v.f_frsize : v.f_bsize;
+                *out = {v.f_blocks * unit, v.f_bfree * unit, v.f_bavail * unit, v.f_files, v.f_ffree};
+                done(0, "");
+              });
+      });
+}
+
+Status Client::Symlink(std::string_view target, std::string_view link_path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(link_path));
+  if (target.empty() || target.find('\0') != std::string_view::npos || target.size() > kMaxPathBytes)
+    return InvalidArgument("symlink target must be 1.." + std::to_string(kMaxPathBytes) +
+                           " bytes without NUL");
+  std::string t(target), l(link_path);
+  return CallSync<Unit>(NextLoop(), Deadline(), "symlink " + l,
+      [t, l](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) {
+          return nfs_symlink_async(ctx, t.c_str(), l.c_str(), cb, priv);
+        }, Simple(std::move(done)));
+      }).status();
+}
+
+Result<std::string> Client::Readlink(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<std::string>(NextLoop(), Deadline(), "readlink " + p,
+      [p](nfs_context* ctx, std::shared_ptr<std::string> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_readlink_async(ctx, p.c_str(), cb, priv); },
+              [out, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                *out = static_cast<const char*>(data);
+                done(0, "");
+              });
+      });
+}
+
+namespace {
+
+// The steps of ReadFile after open: read chunks until EOF or max_bytes, then close.
+struct ReadState {
+  nfs_context* ctx;
+  nfsfh* fh;
+  uint64_t max_bytes;
+  uint64_t chunk;
+  std::shared_ptr<std::string> out;
+  EventLoop::Done done;
+};
+
+void CloseThen(nfs_context* ctx, nfsfh* fh, int err, std::string message, EventLoop::Done done) {
+  Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(ctx, fh, cb, priv); },
+        [err, message = std::move(message), done = std::move(done)](int close_err, void* data) {
+          if (err < 0) return done(err, message);
+          done(close_err < 0 ? close_err : 0, close_err < 0 ? ErrorText(close_err, data) : "");
+        });
+}
+
+void ReadNext(std::shared_ptr<ReadState> s) {
+  Issue(s->ctx, [&](nfs_cb cb, void* priv) {
+    return nfs_pread_async(s->ctx, s->fh, s->out->size(), s->chunk, cb, priv);
+  }, [s](int err, void* data) {
+    if (err < 0) return CloseThen(s->ctx, s->fh, err, ErrorText(err, data), s->done);
+    if (err == 0) return CloseThen(s->ctx, s->fh, 0, "", s->done);
+    if (s->out->size() + static_cast<uint64_t>(err) > s->max_bytes)
+      return CloseThen(s->ctx, s->fh, -EFBIG,
+                       "file is larger than " + std::to_string(s->max_bytes) + " bytes", s->done);
+    s->out->append(static_cast<const char*>(data), static_cast<size_t>(err));
+    ReadNext(s);
+  });
+}
+
+struct WriteState {
+  nfs_context* ctx;
+  nfsfh* fh = nullptr;
+  std::string tmp, path;
+  std::string data;
+  uint64_t written = 0;
+  uint64_t chunk;
+  EventLoop::Done done;
+};
+
+// Any failure after the temp file exists: close it if open, unlink it, report the first error.
+void AbandonWrite(std::shared_ptr<WriteState> s, int err, std::string message) {
+  auto unlink_then_report = [s, err, message] {
+    Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_unlink_async(s->ctx, s->tmp.c_str(), cb, priv); },
+          [s, err, message](int, void*) { s->done(err, message); });
+  };
+  if (s->fh == nullptr) return unlink_then_report();
+  nfsfh* fh = std::exchange(s->fh, nullptr);
+  Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(s->ctx, fh, cb, priv); },
+        [unlink_then_report](int, void*) { unlink_then_report(); });
+}
+
+void FinishWrite(std::shared_ptr<WriteState> s) {
+  Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_fsync_async(s->ctx, s->fh, cb, priv); },
+        [s](int err, void* data) {
+          if (err < 0) return AbandonWrite(s, err, "fsync: " + ErrorText(err, data));
+          nfsfh* fh = std::exchange(s->fh, nullptr);
+          Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(s->ctx, fh, cb, priv); },
+                [s](int close_err, void* close_data) {
+                  if (close_err < 0) return AbandonWrite(s, close_err, "close: " + ErrorText(close_err, close_data));
+                  Issue(s->ctx, [&](nfs_cb cb, void* priv) {
+                    return nfs_rename_async(s->ctx, s->tmp.c_str(), s->path.c_str(), cb, priv);
+                  }, [s](int rename_err, void* rename_data) {
+                    if (rename_err < 0) return AbandonWrite(s, rename_err, "rename: " + ErrorText(rename_err, rename_data));
+                    s->done(0, "");
+                  });
+                });
+        });
+}
+
+void WriteNext(std::shared_ptr<WriteState> s) {
+  if (s->written == s->data.size()) return FinishWrite(s);
+  uint64_t n = std::min<uint64_t>(s->chunk, s->data.size() - s->written);
+  Issue(s->ctx, [&](nfs_cb cb, void* priv) {
+    return nfs_pwrite_async(s->ctx, s->fh, s->written, n, s->data.data() + s->written, cb, priv);
+  }, [s](int err, void* data) {
+    if (err < 0) return AbandonWrite(s, err, "write: " + ErrorText(err, data));
+    if (err == 0) return AbandonWrite(s, -EIO, "write: server accepted no bytes");
+    s->written += static_cast<uint64_t>(err);
+    WriteNext(s);
+  });
+}
+
+uint64_t ReadChunk(nfs_context* ctx) { return std::clamp<uint64_t>(nfs_get_readmax(ctx), 64 << 10, 1 << 20); }
+
+uint64_t WriteChunk(nfs_context* ctx, int version) {
+  if (version == 4) return nfs4::kMaxWriteBytes;
+  return std::clamp<uint64_t>(nfs_get_writemax(ctx), 4096, 1 << 20);
+}
+
+}  // namespace
+
+Result<std::string> Client::ReadFile(std::string_view path, uint64_t max_bytes) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  std::string p(path);
+  return CallSync<std::string>(NextLoop(), Deadline(), "read " + p,
+      [p, max_bytes](nfs_context* ctx, std::shared_ptr<std::string> out, EventLoop::Done done) {
+        Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_open_async(ctx, p.c_str(), O_RDONLY, cb, priv); },
+              [ctx, out, max_bytes, done](int err, void* data) {
+                if (err < 0) return done(err, ErrorText(err, data));
+                auto s = std::make_shared<ReadState>(ReadState{
+                    ctx, static_cast<nfsfh*>(data), max_bytes, ReadChunk(ctx), out, done});
+                ReadNext(s);
+              });
+      });
+}
+
+Status Client::WriteFileAtomic(std::string_view path, std::string_view data, uint32_t mode) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  if (path == "/") return InvalidArgument("cannot write a file over the export root");
+  std::string p(path), d(data);
+  return CallSync<Unit>(NextLoop(), Deadline(), "write " + p,
+      [p, d, mode, version = url_.version](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        auto s = std::make_shared<WriteState>();
+        s->ctx = ctx;
+        s->tmp = TempNameFor(p);  // fresh on every attempt: a retry never reuses a half-written file
+        s->path = p;
+        s->data = d;
+        s->chunk = WriteChunk(ctx, version);
+        s->done = std::move(done);
+        Issue(ctx, [&](nfs_cb cb, void* priv) {
+          return nfs_create_async(ctx, s->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL,
+                                  static_cast<int>(mode), cb, priv);
+        }, [s](int err, void* result) {
+          if (err < 0) return s->done(err, "create: " + ErrorText(err, result));
+          s->fh = static_cast<nfsfh*>(result);
+          WriteNext(s);
+        });
+      }).status();
+}
+
+}  // namespace nfsprov::nfs

@@ -1,0 +1,86 @@
+// Client: a synchronous, thread-safe NFS client for one export, over libnfs. No kernel mounts.
+//
+// Connections: a Client owns `connections` EventLoops (default 2), each one TCP connection with
+// its own libnfs context and thread (see event_loop.h). A call is handed to one loop (round
+// robin) and the calling thread waits for its result; libnfs pipelines calls from many threads
+// on one connection, so a small pool is enough. Tree operations (tree.h) run on one loop each.
+//
+// Paths: every path is absolute within the export ("/" is the export root) and must pass
+// ValidateRoot (nfs/path.h): no "..", ".", empty segments or NUL. Callers build them with
+// JoinUnderRoot. Path-based calls resolve the path on the server in one COMPOUND, so they are
+// for the driver's own shallow paths (a server caps a COMPOUND at ~50-100 components); the tree
+// engine works from file handles and has no depth limit.
+//
+// Errors: INVALID_ARGUMENT for a bad path; otherwise the NFS error as a Status carrying the
+// errno, with a message naming the operation and path ("mkdir /vols/a: File exists"). A server
+// that cannot be reached within the call's timeout gives UNAVAILABLE naming the server; the
+// client keeps reconnecting in the background, so a later call succeeds once it is back.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "nfs/event_loop.h"
+#include "nfs/types.h"
+#include "nfs/url.h"
+
+namespace nfsprov::nfs {
+namespace nfs4 {
+struct SetAttrs;
+}
+
+struct ClientOptions {
+  int connections = 2;
+  std::chrono::seconds rpc_timeout{10};
+  std::chrono::milliseconds call_timeout{30000};  // per call, including reconnects
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> Connect(std::string_view url, ClientOptions options = {});
+  static Result<std::unique_ptr<Client>> Connect(const NfsUrl& url, ClientOptions options = {});
+  ~Client();
+
+  const NfsUrl& url() const { return url_; }
+  const ClientOptions& options() const { return options_; }
+
+  Result<FileAttr> Stat(std::string_view path);   // follows a final symlink
+  Result<FileAttr> Lstat(std::string_view path);  // does not
+  Status Mkdir(std::string_view path, uint32_t mode);  // exact mode, set-id/sticky bits included
+  Status Chmod(std::string_view path, uint32_t mode);
+  Status Chown(std::string_view path, uint32_t uid, uint32_t gid);
+  Status Rmdir(std::string_view path);
+  Status Unlink(std::string_view path);
+  Status Rename(std::string_view from, std::string_view to);
+  Result<std::vector<DirEntry>> ReadDir(std::string_view path);  // without "." and ".."
+  Result<FsStats> StatFs(std::string_view path);
+  Status Symlink(std::string_view target, std::string_view link_path);  // target is not checked
+  Result<std::string> Readlink(std::string_view path);
+
+  // Reads a whole file of at most max_bytes (RESOURCE_EXHAUSTED if larger).
+  Result<std::string> ReadFile(std::string_view path, uint64_t max_bytes = 1 << 20);
+  // Writes `data` to a unique temporary file beside `path`, flushes it to stable storage, and
+  // renames it over `path`: readers see the old or the new content, never a mix.
+  Status WriteFileAtomic(std::string_view path, std::string_view data, uint32_t mode = 0644);
+
+  // Loop used for the next call (round robin); tree operations run on it.
+  EventLoop& NextLoop();
+  Clock::time_point Deadline() const { return Clock::now() + options_.call_timeout; }
+
+ private:
+  Client(NfsUrl url, ClientOptions options) : url_(std::move(url)), options_(options) {}
+  Status SetAttributes(std::string_view verb, std::string_view path, const nfs4::SetAttrs& attrs);
+
+  NfsUrl url_;
+  ClientOptions options_;
+  std::vector<std::unique_ptr<EventLoop>> loops_;
+  std::atomic<uint64_t> next_loop_{0};
+};
+
+}  // namespace nfsprov::nfs

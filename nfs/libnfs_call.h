@@ -1,0 +1,76 @@
+// Internal to nfs/: issuing one libnfs asynchronous call from inside an EventLoop attempt, and
+// waiting for a loop call from another thread.
+#pragma once
+
+#include <cerrno>
+#include <future>
+#include <memory>
+#include <string>
+
+#include <nfsc/libnfs.h>
+
+#include "common/status.h"
+#include "nfs/event_loop.h"
+
+namespace nfsprov::nfs::internal {
+
+// Receives libnfs's (err, data): on success data is the call's result (valid only during the
+// callback); on failure err is a negative errno and data the error text.
+using LibnfsCallback = std::function<void(int err, void* data)>;
+
+// libnfs's last error text for ctx; libnfs may have none (NULL).
+inline std::string LibnfsError(nfs_context* ctx) {
+  const char* text = ctx != nullptr ? nfs_get_error(ctx) : nullptr;
+  return text != nullptr && *text != '\0' ? text : "unknown libnfs error";
+}
+
+void LibnfsTrampoline(int err, nfs_context* ctx, void* data, void* private_data);
+
+// Runs `submit(trampoline, private_data)` (a libnfs *_async call). If libnfs refuses the request
+// up front, the callback runs at once with a transport error, so the loop reconnects and retries.
+template <typename Submit>
+void Issue(nfs_context* ctx, Submit submit, LibnfsCallback callback) {
+  auto* box = new LibnfsCallback(std::move(callback));
+  if (submit(&LibnfsTrampoline, static_cast<void*>(box)) != 0) {
+    std::unique_ptr<LibnfsCallback> owned(box);
+    std::string message = LibnfsError(ctx);
+    (*owned)(-EFAULT, message.data());
+  }
+}
+
+// The message of a failed libnfs call: libnfs's text for transport errors (it says what broke),
+// strerror otherwise (libnfs's NFS error text repeats the wrong path).
+std::string ErrorText(int err, void* data);
+
+// Runs a call on `loop` from any other thread and waits for it. `attempt(ctx, out, done)` fills
+// *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages.
+template <typename T, typename AttemptFn>
+Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what,
+                   AttemptFn attempt) {
+  auto out = std::make_shared<T>();
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  std::future<Result<T>> future = promise->get_future();
+  loop.Post([&loop, deadline, out, promise, what = std::move(what),
+             attempt = std::move(attempt)]() mutable {
+    loop.Run(
+        [out, attempt](nfs_context* ctx, EventLoop::Done done) {
+          *out = T();  // a retried attempt starts clean
+          attempt(ctx, out, std::move(done));
+        },
+        deadline,
+        [out, promise, what](int err, std::string message) {
+          if (err == 0) {
+            promise->set_value(std::move(*out));
+          } else {
+            promise->set_value(Status::FromErrno(-err, what + ": " + message));
+          }
+        });
+  });
+  return future.get();
+}
+
+struct Unit {};  // the "no value" result of CallSync
+
+inline Status ToStatus(const Result<Unit>& r) { return r.status(); }
+
+}  // namespace nfsprov::nfs::internal
