@@ -332,6 +332,9 @@ void ReadNext(std::shared_ptr<ReadState> s) {
 struct WriteState {
   nfs_context* ctx;
   nfsfh* fh = nullptr;
+  std::string export_path;
+  uint32_t mode = 0;
+  bool set_mode = false;  // NFSv4: libnfs 4.0 creates files 0600 whatever mode it is given
   std::string tmp, path;
   std::string data;
   uint64_t written = 0;
@@ -351,6 +354,15 @@ void AbandonWrite(std::shared_ptr<WriteState> s, int err, std::string message) {
         [unlink_then_report](int, void*) { unlink_then_report(); });
 }
 
+void RenameIntoPlace(std::shared_ptr<WriteState> s) {
+  Issue(s->ctx, [&](nfs_cb cb, void* priv) {
+    return nfs_rename_async(s->ctx, s->tmp.c_str(), s->path.c_str(), cb, priv);
+  }, [s](int err, void* data) {
+    if (err < 0) return AbandonWrite(s, err, "rename: " + ErrorText(err, data));
+    s->done(0, "");
+  });
+}
+
 void FinishWrite(std::shared_ptr<WriteState> s) {
   Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_fsync_async(s->ctx, s->fh, cb, priv); },
         [s](int err, void* data) {
@@ -359,11 +371,14 @@ void FinishWrite(std::shared_ptr<WriteState> s) {
           Issue(s->ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(s->ctx, fh, cb, priv); },
                 [s](int close_err, void* close_data) {
                   if (close_err < 0) return AbandonWrite(s, close_err, "close: " + ErrorText(close_err, close_data));
-                  Issue(s->ctx, [&](nfs_cb cb, void* priv) {
-                    return nfs_rename_async(s->ctx, s->tmp.c_str(), s->path.c_str(), cb, priv);
-                  }, [s](int rename_err, void* rename_data) {
-                    if (rename_err < 0) return AbandonWrite(s, rename_err, "rename: " + ErrorText(rename_err, rename_data));
-                    s->done(0, "");
+                  if (!s->set_mode) return RenameIntoPlace(s);
+                  nfs4::SetAttrs attrs;
+                  attrs.mode = s->mode;
+                  nfs4::Compound c("chmod " + s->tmp);
+                  c.PutPath(s->export_path, s->tmp).SetAttr(attrs);
+                  c.Send(s->ctx, [s](int set_err, std::string message, const COMPOUND4res*) {
+                    if (set_err < 0) return AbandonWrite(s, set_err, "chmod: " + message);
+                    RenameIntoPlace(s);
                   });
                 });
         });
@@ -403,7 +418,7 @@ Result<std::string> Client::ReadFile(std::string_view path, uint64_t max_bytes) 
                     ctx, static_cast<nfsfh*>(data), max_bytes, ReadChunk(ctx), out, done});
                 ReadNext(s);
               });
-      });
+      }, EventLoop::Lane::kOpenState);
 }
 
 Status Client::WriteFileAtomic(std::string_view path, std::string_view data, uint32_t mode) {
@@ -411,23 +426,28 @@ Status Client::WriteFileAtomic(std::string_view path, std::string_view data, uin
   if (path == "/") return InvalidArgument("cannot write a file over the export root");
   std::string p(path), d(data);
   return CallSync<Unit>(NextLoop(), Deadline(), "write " + p,
-      [p, d, mode, version = url_.version](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+      [p, d, mode, url = url_](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         auto s = std::make_shared<WriteState>();
         s->ctx = ctx;
+        s->export_path = url.export_path;
+        s->mode = mode;
+        s->set_mode = url.version == 4;
         s->tmp = TempNameFor(p);  // fresh on every attempt: a retry never reuses a half-written file
         s->path = p;
         s->data = d;
-        s->chunk = WriteChunk(ctx, version);
+        s->chunk = WriteChunk(ctx, url.version);
         s->done = std::move(done);
         Issue(ctx, [&](nfs_cb cb, void* priv) {
-          return nfs_create_async(ctx, s->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL,
-                                  static_cast<int>(mode), cb, priv);
+          // Not O_EXCL: NFSv4 exclusive create leaves its verifier in the file's times, and the
+          // random temp name already keeps writers apart.
+          return nfs_open2_async(ctx, s->tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                 static_cast<int>(mode), cb, priv);
         }, [s](int err, void* result) {
           if (err < 0) return s->done(err, "create: " + ErrorText(err, result));
           s->fh = static_cast<nfsfh*>(result);
           WriteNext(s);
         });
-      }).status();
+      }, EventLoop::Lane::kOpenState).status();
 }
 
 }  // namespace nfsprov::nfs

@@ -39,6 +39,7 @@ struct EventLoop::Call {
   bool finished = false;
   std::list<std::shared_ptr<Call>>::iterator where;  // in in_flight_ while running
   bool running = false;
+  Lane lane = Lane::kParallel;
 };
 
 EventLoop::EventLoop(NfsUrl url, LoopOptions options)
@@ -137,7 +138,7 @@ void EventLoop::ThreadMain() {
     if (polled != nullptr && polled == ctx_ && !teardown_pending_) {
       int revents = (rc > 0 && fds[1].fd >= 0) ? fds[1].revents : 0;
       if (nfs_service(polled, revents) < 0) {
-        last_connect_error_ = internal::LibnfsError(polled);
+        last_connect_error_ = "connection lost (" + internal::LibnfsError(polled) + ")";
         spdlog::warn("nfs: connection to {} failed: {}", url_.Display(), last_connect_error_);
         teardown_pending_ = true;
         state_ = State::kBroken;
@@ -148,8 +149,10 @@ void EventLoop::ThreadMain() {
 
   // Shutdown: fail everything still pending, then drop the context.
   RunPosted();
-  for (auto& call : std::vector<std::shared_ptr<Call>>(waiting_.begin(), waiting_.end()))
-    Finish(call, -ECANCELED, "NFS client for " + url_.Display() + " is shutting down");
+  for (auto* pending : {&open_state_queue_, &waiting_}) {
+    for (auto& call : std::vector<std::shared_ptr<Call>>(pending->begin(), pending->end()))
+      Finish(call, -ECANCELED, "NFS client for " + url_.Display() + " is shutting down");
+  }
   for (auto& call : std::vector<std::shared_ptr<Call>>(in_flight_.begin(), in_flight_.end()))
     Finish(call, -ECANCELED, "NFS client for " + url_.Display() + " is shutting down");
   if (ctx_ != nullptr) {
@@ -169,15 +172,36 @@ void EventLoop::RunPosted() {
   for (auto& fn : batch) fn();
 }
 
-void EventLoop::Run(Attempt attempt, Clock::time_point deadline, Done finish) {
+void EventLoop::Run(Attempt attempt, Clock::time_point deadline, Done finish, Lane lane) {
   auto call = std::make_shared<Call>();
   call->attempt = std::move(attempt);
   call->finish = std::move(finish);
   call->deadline = deadline;
+  call->lane = lane;
+  if (lane == Lane::kOpenState) {
+    open_state_queue_.push_back(call);
+    if (!open_state_running_) StartNextOpenStateCall();
+    return;
+  }
+  Admit(call);
+}
+
+void EventLoop::Admit(const std::shared_ptr<Call>& call) {
   if (state_ == State::kConnected && !teardown_pending_) {
     Start(call);
   } else {
     waiting_.push_back(call);
+  }
+}
+
+void EventLoop::StartNextOpenStateCall() {
+  while (!open_state_queue_.empty()) {
+    std::shared_ptr<Call> next = open_state_queue_.front();
+    open_state_queue_.pop_front();
+    if (next->finished) continue;  // expired while queued
+    open_state_running_ = next;
+    Admit(next);
+    return;
   }
 }
 
@@ -225,6 +249,10 @@ void EventLoop::Finish(const std::shared_ptr<Call>& call, int err, std::string m
   }
   Done finish = std::move(call->finish);
   call->attempt = nullptr;
+  if (call == open_state_running_) {
+    open_state_running_ = nullptr;
+    StartNextOpenStateCall();
+  }
   finish(err, std::move(message));
 }
 
@@ -305,6 +333,13 @@ void EventLoop::OnConnected(int err, std::string message) {
 
 void EventLoop::ExpireDeadlines(Clock::time_point now) {
   std::vector<std::shared_ptr<Call>> expired;
+  for (auto& call : open_state_queue_)
+    if (now >= call->deadline) expired.push_back(call);
+  for (auto& call : expired) {
+    open_state_queue_.remove(call);
+    Finish(call, -ETIMEDOUT, "NFS call to " + url_.Display() + " timed out waiting for its turn");
+  }
+  expired.clear();
   for (auto& call : waiting_)
     if (now >= call->deadline) expired.push_back(call);
   for (auto& call : expired) {

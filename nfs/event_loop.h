@@ -62,7 +62,12 @@ class EventLoop {
 
   // Loop thread only. Runs `attempt` (again after reconnects) until it succeeds, fails with a
   // non-transport error, or `deadline` passes; then calls `finish` exactly once.
-  void Run(Attempt attempt, Clock::time_point deadline, Done finish);
+  //
+  // kOpenState calls (they OPEN and CLOSE files through libnfs) run one at a time per loop:
+  // libnfs 4.0 uses one NFSv4 open-owner per connection, whose sequence ids break when two
+  // OPEN/CLOSE requests are in flight at once (the server answers NFS4ERR_BAD_SEQID).
+  enum class Lane { kParallel, kOpenState };
+  void Run(Attempt attempt, Clock::time_point deadline, Done finish, Lane lane = Lane::kParallel);
 
   // Loop thread only: the rpc context of the live libnfs context, for raw NFSv4 COMPOUNDs from
   // inside an attempt (the attempt receives the nfs_context; this maps it).
@@ -79,6 +84,8 @@ class EventLoop {
   void ThreadMain();
   void RunPosted();
   void Start(const std::shared_ptr<Call>& call);
+  void Admit(const std::shared_ptr<Call>& call);  // start now, or queue for a connection
+  void StartNextOpenStateCall();
   void OnAttemptDone(const std::shared_ptr<Call>& call, uint64_t generation, int err,
                      std::string message);
   void Finish(const std::shared_ptr<Call>& call, int err, std::string message);
@@ -102,6 +109,8 @@ class EventLoop {
   std::string last_connect_error_;
   std::list<std::shared_ptr<Call>> in_flight_;
   std::list<std::shared_ptr<Call>> waiting_;  // for a (re)connect
+  std::list<std::shared_ptr<Call>> open_state_queue_;  // kOpenState calls behind the running one
+  std::shared_ptr<Call> open_state_running_;
   std::function<void(Status)> on_first_connect_;
 
   // Cross-thread state.

@@ -46,11 +46,11 @@ std::string ErrorText(int err, void* data);
 // *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages.
 template <typename T, typename AttemptFn>
 Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what,
-                   AttemptFn attempt) {
+                   AttemptFn attempt, EventLoop::Lane lane = EventLoop::Lane::kParallel) {
   auto out = std::make_shared<T>();
   auto promise = std::make_shared<std::promise<Result<T>>>();
   std::future<Result<T>> future = promise->get_future();
-  loop.Post([&loop, deadline, out, promise, what = std::move(what),
+  loop.Post([&loop, deadline, out, promise, lane, what = std::move(what),
              attempt = std::move(attempt)]() mutable {
     loop.Run(
         [out, attempt](nfs_context* ctx, EventLoop::Done done) {
@@ -64,7 +64,8 @@ Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what
           } else {
             promise->set_value(Status::FromErrno(-err, what + ": " + message));
           }
-        });
+        },
+        lane);
   });
   return future.get();
 }

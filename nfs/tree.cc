@@ -414,7 +414,7 @@ class TreeWalk : public std::enable_shared_from_this<TreeWalk> {
     loop_.Run(
         [staged_path](nfs_context* ctx, EventLoop::Done done) {
           internal::Issue(ctx, [&](nfs_cb cb, void* priv) {
-            return nfs_create_async(ctx, staged_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, cb, priv);
+            return nfs_open2_async(ctx, staged_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600, cb, priv);
           }, [ctx, done](int err, void* data) {
             if (err < 0) return done(err, internal::ErrorText(err, data));
             auto* fh = static_cast<nfsfh*>(data);
@@ -436,7 +436,8 @@ class TreeWalk : public std::enable_shared_from_this<TreeWalk> {
             self->tasks_.push_front([self, f] { self->LookupStaged(f); });
           }
           self->Pump();
-        });
+        },
+        EventLoop::Lane::kOpenState);
   }
 
   void LookupStaged(const FileCopyPtr& f) {

@@ -164,7 +164,11 @@ TEST_F(ClientTest, ManyThreadsShareOneClient) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
-        if (!client_->Mkdir("/t" + std::to_string(t) + "_" + std::to_string(i), 0755).ok()) ++failures;
+        std::string dir = "/t" + std::to_string(t) + "_" + std::to_string(i);
+        if (!client_->Mkdir(dir, 0755).ok()) ++failures;
+        // Files need NFSv4 open state: concurrent writers must not break each other's OPENs.
+        if (i % 10 == 0 && !client_->WriteFileAtomic(dir + "/f", dir).ok()) ++failures;
+        if (i % 10 == 0 && client_->ReadFile(dir + "/f").value_or("") != dir) ++failures;
       }
     });
   }
