@@ -27,6 +27,7 @@ test-asan: deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DNFSPROV_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/hack/lsan-suppressions.txt \
 	  ctest --test-dir $(ASAN_DIR) --output-on-failure -j2 --timeout 900
 
 # Benchmarks: JSON lines, each comparison measured against its baseline in the same run.

@@ -15,6 +15,15 @@ const std::vector<uint32_t> kEntryAttrs = {
     FATTR4_MODE,  FATTR4_NUMLINKS, FATTR4_OWNER,        FATTR4_OWNER_GROUP, FATTR4_SPACE_USED,
     FATTR4_TIME_ACCESS, FATTR4_TIME_METADATA, FATTR4_TIME_MODIFY};
 
+// libnfs's XDR decoder lays out arrays and lists with 4-byte alignment, so structures with
+// 64-bit members may sit misaligned: copy them out before reading.
+template <typename T>
+T LoadUnaligned(const void* p) {
+  T value;
+  std::memcpy(static_cast<void*>(&value), p, sizeof(T));
+  return value;
+}
+
 // Big-endian XDR reader over an attribute value buffer.
 class XdrReader {
  public:
@@ -118,6 +127,12 @@ const char* OpName(nfs_opnum4 op) {
   }
 }
 
+// libnfs's last RPC error text; it may have none (NULL).
+std::string RpcError(rpc_context* rpc) {
+  const char* text = rpc != nullptr ? rpc_get_error(rpc) : nullptr;
+  return text != nullptr && *text != '\0' ? text : "connection failed";
+}
+
 struct Pending {
   Compound::Reply reply;
   std::string what;
@@ -132,13 +147,13 @@ void CompoundTrampoline(rpc_context* rpc, int status, void* data, void* private_
     case RPC_STATUS_TIMEOUT:
       return pending->reply(-ETIMEDOUT, pending->what + ": RPC timed out", nullptr);
     default:
-      return pending->reply(-EFAULT, pending->what + ": RPC error: " + rpc_get_error(rpc), nullptr);
+      return pending->reply(-EFAULT, pending->what + ": RPC error: " + RpcError(rpc), nullptr);
   }
   const auto* res = static_cast<const COMPOUND4res*>(data);
   if (res->status == NFS4_OK) return pending->reply(0, "", res);
   std::string op = "COMPOUND";
   if (res->resarray.resarray_len > 0)
-    op = OpName(res->resarray.resarray_val[res->resarray.resarray_len - 1].resop);
+    op = OpName(ResultAt(*res, res->resarray.resarray_len - 1).resop);
   int err = -ErrnoFromNfs4(res->status);
   pending->reply(err, pending->what + ": " + std::strerror(-err) + " (" + op + " " +
                           std::string(Nfs4StatusName(res->status)) + ")",
@@ -292,16 +307,16 @@ void Compound::Send(nfs_context* ctx, Reply reply) const {
   rpc_context* rpc = nfs_get_rpc_context(ctx);
   if (rpc_nfs4_compound_async(rpc, CompoundTrampoline, &args, pending) != 0) {
     std::unique_ptr<Pending> owned(pending);
-    owned->reply(-EFAULT, what_ + ": cannot queue request: " + rpc_get_error(rpc), nullptr);
+    owned->reply(-EFAULT, what_ + ": cannot queue request: " + RpcError(rpc), nullptr);
   }
 }
 
-const nfs_resop4& ResultAt(const COMPOUND4res& res, std::size_t index) {
-  return res.resarray.resarray_val[index];
+nfs_resop4 ResultAt(const COMPOUND4res& res, std::size_t index) {
+  return LoadUnaligned<nfs_resop4>(res.resarray.resarray_val + index);
 }
 
 FileHandle FileHandleAt(const COMPOUND4res& res, std::size_t index) {
-  const nfs_fh4& fh = ResultAt(res, index).nfs_resop4_u.opgetfh.GETFH4res_u.resok4.object;
+  const nfs_fh4 fh = ResultAt(res, index).nfs_resop4_u.opgetfh.GETFH4res_u.resok4.object;
   return FileHandle(fh.nfs_fh4_val, fh.nfs_fh4_len);
 }
 
@@ -311,20 +326,22 @@ int DecodeEntryAttrsAt(const COMPOUND4res& res, std::size_t index, EntryAttrs* o
 }
 
 int DecodeReadDirAt(const COMPOUND4res& res, std::size_t index, ReadDirPage* out) {
-  const READDIR4resok& ok = ResultAt(res, index).nfs_resop4_u.opreaddir.READDIR4res_u.resok4;
+  const READDIR4resok ok = ResultAt(res, index).nfs_resop4_u.opreaddir.READDIR4res_u.resok4;
   std::memcpy(out->verifier.data(), ok.cookieverf, out->verifier.size());
   out->eof = ok.reply.eof != 0;
-  for (const entry4* e = ok.reply.entries; e != nullptr; e = e->nextentry) {
+  for (const entry4* next = ok.reply.entries; next != nullptr;) {
+    const entry4 e = LoadUnaligned<entry4>(next);
     ReadDirPage::Entry& entry = out->entries.emplace_back();
-    entry.name.assign(e->name.utf8string_val, e->name.utf8string_len);
-    if (int err = DecodeEntryAttrs(e->attrs, &entry.attrs); err != 0) return err;
-    out->cookie = e->cookie;
+    entry.name.assign(e.name.utf8string_val, e.name.utf8string_len);
+    if (int err = DecodeEntryAttrs(e.attrs, &entry.attrs); err != 0) return err;
+    out->cookie = e.cookie;
+    next = e.nextentry;
   }
   return 0;
 }
 
 std::string_view ReadDataAt(const COMPOUND4res& res, std::size_t index, bool* eof) {
-  const READ4resok& ok = ResultAt(res, index).nfs_resop4_u.opread.READ4res_u.resok4;
+  const READ4resok ok = ResultAt(res, index).nfs_resop4_u.opread.READ4res_u.resok4;
   *eof = ok.eof != 0;
   return std::string_view(ok.data.data_val, ok.data.data_len);
 }
@@ -334,7 +351,7 @@ uint32_t WrittenAt(const COMPOUND4res& res, std::size_t index) {
 }
 
 std::string LinkTextAt(const COMPOUND4res& res, std::size_t index) {
-  const linktext4& l = ResultAt(res, index).nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
+  const linktext4 l = ResultAt(res, index).nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
   return std::string(l.utf8string_val, l.utf8string_len);
 }
 

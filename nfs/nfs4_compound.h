@@ -104,7 +104,7 @@ class Compound {
 inline constexpr uint32_t kMaxWriteBytes = 3072;
 
 // Reply accessors: the result of the i-th operation (they exist when the COMPOUND succeeded).
-const nfs_resop4& ResultAt(const COMPOUND4res& res, std::size_t index);
+nfs_resop4 ResultAt(const COMPOUND4res& res, std::size_t index);  // a copy: see .cc
 FileHandle FileHandleAt(const COMPOUND4res& res, std::size_t index);       // GETFH
 int DecodeEntryAttrsAt(const COMPOUND4res& res, std::size_t index, EntryAttrs* out);  // GETATTR
 int DecodeReadDirAt(const COMPOUND4res& res, std::size_t index, ReadDirPage* out);
