@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DNFSPROV_WERROR=ON
 endif
 
-.PHONY: all deps build test test-asan bench clean
+.PHONY: all deps build test test-asan bench demo clean
 
 all: build
 
@@ -33,6 +33,10 @@ test-asan: deps
 # Benchmarks: JSON lines, each comparison measured against its baseline in the same run.
 bench: build
 	$(BUILD_DIR)/bench/nfsprov_bench
+
+# The controller end to end against an embedded nfs-ganesha, step by step (leaves nothing running).
+demo: build
+	$(BUILD_DIR)/e2e/nfsprov_demo
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -27,6 +27,7 @@ enum class StatusCode {
   kAborted,            // a concurrent operation got in the way; retry
   kUnimplemented,      // not supported by this build or this server
   kInternal,           // a bug or an unexpected reply
+  kOutOfRange,         // a requested size or range cannot be satisfied (CSI capacity_range)
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -64,6 +65,7 @@ inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std
 inline Status DeadlineExceeded(std::string m) { return {StatusCode::kDeadlineExceeded, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 
 // A value or the Status that explains why there is none. Never holds an OK status.
 template <typename T>

@@ -14,8 +14,9 @@
 namespace nfsprov::nfs {
 namespace internal {
 
-void LibnfsTrampoline(int err, nfs_context* /*ctx*/, void* data, void* private_data) {
+void LibnfsTrampoline(int err, nfs_context* ctx, void* data, void* private_data) {
   std::unique_ptr<LibnfsCallback> callback(static_cast<LibnfsCallback*>(private_data));
+  if (EventLoop::IsTransportError(err)) EventLoop::MarkBroken(ctx);
   (*callback)(err, data);
 }
 

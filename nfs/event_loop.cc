@@ -22,6 +22,15 @@ namespace {
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kPollInterval = std::chrono::milliseconds(100);  // libnfs timeouts need service()
 
+// The context of this thread's loop that failed and awaits replacement (see Accepts). One loop
+// per thread, so one pointer; cleared when a new context is made (it may reuse the address).
+thread_local nfs_context* tls_broken_context = nullptr;
+
+void DestroyContext(nfs_context* ctx) {
+  tls_broken_context = ctx;
+  nfs_destroy_context(ctx);
+}
+
 void MountTrampoline(int err, nfs_context* ctx, void* data, void* private_data) {
   std::unique_ptr<EventLoop::Done> done(static_cast<EventLoop::Done*>(private_data));
   std::string message;
@@ -98,6 +107,10 @@ void EventLoop::Post(std::function<void()> fn) {
 
 rpc_context* EventLoop::RpcOf(nfs_context* ctx) { return nfs_get_rpc_context(ctx); }
 
+bool EventLoop::Accepts(nfs_context* ctx) { return ctx != tls_broken_context; }
+
+void EventLoop::MarkBroken(nfs_context* ctx) { tls_broken_context = ctx; }
+
 bool EventLoop::IsTransportError(int err) {
   switch (-err) {
     case EFAULT:      // libnfs: "RPC error" / failed to (re)connect
@@ -138,6 +151,7 @@ void EventLoop::ThreadMain() {
     if (polled != nullptr && polled == ctx_ && !teardown_pending_) {
       int revents = (rc > 0 && fds[1].fd >= 0) ? fds[1].revents : 0;
       if (nfs_service(polled, revents) < 0) {
+        MarkBroken(polled);
         last_connect_error_ = "connection lost (" + internal::LibnfsError(polled) + ")";
         spdlog::warn("nfs: connection to {} failed: {}", url_.Display(), last_connect_error_);
         teardown_pending_ = true;
@@ -158,7 +172,7 @@ void EventLoop::ThreadMain() {
   if (ctx_ != nullptr) {
     nfs_context* ctx = ctx_;
     ctx_ = nullptr;
-    nfs_destroy_context(ctx);  // late callbacks find their calls finished and are ignored
+    DestroyContext(ctx);  // late callbacks find their calls finished and are ignored
   }
   if (on_first_connect_) on_first_connect_(Unavailable("NFS client shut down while connecting"));
 }
@@ -263,13 +277,14 @@ void EventLoop::TearDownContext() {
   ctx_ = nullptr;
   // Destroying the context cancels its outstanding requests: their callbacks run now and, being
   // transport errors, move the calls to waiting_ for the next connection.
-  nfs_destroy_context(ctx);
+  DestroyContext(ctx);
 }
 
 void EventLoop::BeginConnect() {
   if (ctx_ != nullptr) TearDownContext();
   state_ = State::kConnecting;
   ctx_ = nfs_init_context();
+  tls_broken_context = nullptr;
   if (ctx_ == nullptr) {
     OnConnected(-ENOMEM, "cannot allocate a libnfs context");
     return;

@@ -76,6 +76,13 @@ class EventLoop {
   // True for errors that mean "the connection failed", not "the server said no".
   static bool IsTransportError(int err);
 
+  // False once `ctx` has failed (any transport error) and while it is destroyed. libnfs fails
+  // all outstanding requests of a broken connection in one sweep and asserts its queue is empty
+  // afterwards, so callbacks must not queue follow-up requests (a close, an unlink) on it; the
+  // call is retried on the next connection instead. Loop thread only.
+  static bool Accepts(nfs_context* ctx);
+  static void MarkBroken(nfs_context* ctx);
+
  private:
   struct Call;
   enum class State { kConnecting, kConnected, kBroken };

@@ -30,6 +30,10 @@ void LibnfsTrampoline(int err, nfs_context* ctx, void* data, void* private_data)
 // up front, the callback runs at once with a transport error, so the loop reconnects and retries.
 template <typename Submit>
 void Issue(nfs_context* ctx, Submit submit, LibnfsCallback callback) {
+  if (!EventLoop::Accepts(ctx)) {
+    std::string message = "connection closing";
+    return callback(-EINTR, message.data());
+  }
   auto* box = new LibnfsCallback(std::move(callback));
   if (submit(&LibnfsTrampoline, static_cast<void*>(box)) != 0) {
     std::unique_ptr<LibnfsCallback> owned(box);

@@ -1,5 +1,7 @@
 #include "nfs/nfs4_compound.h"
 
+#include "nfs/event_loop.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -136,10 +138,12 @@ std::string RpcError(rpc_context* rpc) {
 struct Pending {
   Compound::Reply reply;
   std::string what;
+  nfs_context* ctx;
 };
 
 void CompoundTrampoline(rpc_context* rpc, int status, void* data, void* private_data) {
   std::unique_ptr<Pending> pending(static_cast<Pending*>(private_data));
+  if (status != RPC_STATUS_SUCCESS) EventLoop::MarkBroken(pending->ctx);
   switch (status) {
     case RPC_STATUS_SUCCESS: break;
     case RPC_STATUS_CANCEL:
@@ -298,12 +302,13 @@ Compound& Compound::Write(uint64_t offset, std::string_view data) {
 }
 
 void Compound::Send(nfs_context* ctx, Reply reply) const {
+  if (!EventLoop::Accepts(ctx)) return reply(-EINTR, what_ + ": connection closing", nullptr);
   COMPOUND4args args;
   std::memset(&args, 0, sizeof(args));
   args.minorversion = 0;
   args.argarray.argarray_len = static_cast<u_int>(ops_.size());
   args.argarray.argarray_val = const_cast<nfs_argop4*>(ops_.data());
-  auto* pending = new Pending{std::move(reply), what_};
+  auto* pending = new Pending{std::move(reply), what_, ctx};
   rpc_context* rpc = nfs_get_rpc_context(ctx);
   if (rpc_nfs4_compound_async(rpc, CompoundTrampoline, &args, pending) != 0) {
     std::unique_ptr<Pending> owned(pending);

@@ -1,0 +1,63 @@
+// CsiServer: the gRPC server that kubelet and the sidecars talk to.
+//
+// Start() listens on a unix socket (the normal case) or on TCP (tests, debugging; insecure) and
+// serves the given services, which the caller owns and must keep alive until Shutdown returns.
+// For a unix endpoint it first makes the socket path usable, because a crashed driver leaves
+// its socket behind and a restarted container must come back without help:
+//   - the parent directory is created if missing;
+//   - an existing socket nobody accepts on (ECONNREFUSED) is stale and removed;
+//   - an existing socket that accepts is ALREADY_EXISTS ("another process serves ..."); gRPC
+//     would otherwise unlink it and bind anew, leaving that process running but unreachable;
+//   - anything else at the path (a regular file, a directory) is FAILED_PRECONDITION and is
+//     never removed.
+// The check and the bind are not atomic: two processes starting in the same instant on one path
+// are not told apart. SO_REUSEPORT is off, so a TCP port in use fails Start instead of being
+// shared.
+//
+// Shutdown(grace) stops accepting, lets in-flight calls finish for up to `grace`, then cancels
+// the rest and waits for their handlers to return (handlers should watch
+// ServerContext::IsCancelled in long loops). The socket file is gone when it returns. It is
+// idempotent and must not be called from inside a handler. The destructor shuts down with no
+// grace.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/status.h"
+#include "csi/endpoint.h"
+
+namespace nfsprov::csi {
+
+class CsiServer {
+ public:
+  static Result<std::unique_ptr<CsiServer>> Start(const Endpoint& endpoint,
+                                                  std::vector<grpc::Service*> services);
+
+  CsiServer(const CsiServer&) = delete;
+  CsiServer& operator=(const CsiServer&) = delete;
+  ~CsiServer();
+
+  // The TCP port actually bound (the kernel's choice for port 0); 0 for a unix endpoint.
+  int bound_port() const { return bound_port_; }
+
+  void Shutdown(std::chrono::milliseconds grace);
+
+ private:
+  CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port);
+
+  void RemoveSocketFile();
+
+  const Endpoint endpoint_;
+  const std::unique_ptr<grpc::Server> server_;
+  const int bound_port_;
+
+  std::mutex mu_;
+  bool shut_down_ = false;  // guarded by mu_
+};
+
+}  // namespace nfsprov::csi

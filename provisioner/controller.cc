@@ -1,0 +1,579 @@
+#include "provisioner/controller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "nfs/path.h"
+#include "nfs/tree.h"
+#include "provisioner/object_id.h"
+
+namespace nfsprov {
+namespace {
+
+constexpr uint32_t kDefaultMode = 0777;  // docs/storageclass.md: pods of any uid can write
+constexpr std::size_t kMaxNameBytes = 253;  // a Kubernetes object name
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool IsValidUtf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : 4;
+    if (extra == 4 || i + extra >= s.size()) return false;  // bad lead byte, or cut short
+    for (std::size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+Status ValidateName(std::string_view what, const std::string& name) {
+  if (name.empty()) return InvalidArgument(std::string(what) + " name is required");
+  if (name.size() > kMaxNameBytes)
+    return InvalidArgument(std::string(what) + " name is " + std::to_string(name.size()) +
+                           " bytes, longer than " + std::to_string(kMaxNameBytes));
+  if (!IsValidUtf8(name))
+    return InvalidArgument(std::string(what) + " name " + nfs::QuoteForMessage(name) + " is not valid UTF-8");
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f)
+      return InvalidArgument(std::string(what) + " name " + nfs::QuoteForMessage(name) +
+                             " contains control characters");
+    if (c == '/')
+      return InvalidArgument(std::string(what) + " name " + nfs::QuoteForMessage(name) +
+                             " contains '/' (a Kubernetes object name never does)");
+  }
+  return Status();
+}
+
+// A record's path must be what ParseVolumeParams would accept; anything else means the record
+// was tampered with, and the directory is left alone.
+Status CheckRecordPath(const VolumeRecord& record) {
+  Status s = nfs::ValidateRelativePath(record.path);
+  if (s.ok() && (record.path == kMetadataDir || record.path.starts_with(std::string(kMetadataDir) + "/")))
+    s = InvalidArgument("path is inside the driver's metadata area");
+  if (!s.ok())
+    return Internal("volume record " + record.key + " has an unsafe path (" + s.message() +
+                    "); refusing to touch it");
+  return Status();
+}
+
+std::string Nonce() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
+}
+
+// Creates every missing parent directory of `path` (relative) with mode 0755.
+Status MakeParents(nfs::Client& client, const std::string& path) {
+  std::size_t slash = 0;
+  while ((slash = path.find('/', slash)) != std::string::npos) {
+    std::string parent = "/" + path.substr(0, slash);
+    Status s = client.Mkdir(parent, 0755);
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) return s;
+    ++slash;
+  }
+  return Status();
+}
+
+// Removes empty parents of `path` (relative), deepest first, stopping at the first that is not
+// empty or not there. rmdir never removes a non-empty directory.
+void RemoveEmptyParents(nfs::Client& client, const std::string& path) {
+  std::string parent = path;
+  while (true) {
+    std::size_t slash = parent.rfind('/');
+    if (slash == std::string::npos) return;
+    parent.resize(slash);
+    if (!client.Rmdir("/" + parent).ok()) return;
+  }
+}
+
+ObjectId IdFor(ObjectKind kind, const ShareRef& share, const std::string& key) {
+  ObjectId id;
+  id.kind = kind;
+  id.share = share;
+  id.share.nfs_version = share.ProtocolVersion() == 3 ? "3" : "4";
+  id.key = key;
+  return id;
+}
+
+Result<ObjectId> DecodeKind(const std::string& text, ObjectKind kind) {
+  Result<ObjectId> id = DecodeId(text);
+  if (!id.ok()) return id.status();
+  if (id->kind != kind)
+    return InvalidArgument(std::string(kind == ObjectKind::kVolume ? "volume" : "snapshot") +
+                           " ID expected, got a " +
+                           (kind == ObjectKind::kVolume ? "snapshot" : "volume") + " ID");
+  return id;
+}
+
+std::string SourceText(const ContentSource& source) {
+  switch (source.kind) {
+    case ContentSource::Kind::kNone: return "";
+    case ContentSource::Kind::kSnapshot: return "snapshot:" + source.id;
+    case ContentSource::Kind::kVolume: return "volume:" + source.id;
+  }
+  return "";
+}
+
+ContentSource SourceFromText(const std::string& text) {
+  ContentSource source;
+  if (text.starts_with("snapshot:")) source = {ContentSource::Kind::kSnapshot, text.substr(9)};
+  if (text.starts_with("volume:")) source = {ContentSource::Kind::kVolume, text.substr(7)};
+  return source;
+}
+
+// Splits "shareKey\x1fkey" tokens; the separator cannot occur in either part.
+constexpr char kTokenSeparator = '\x1f';
+
+}  // namespace
+
+Result<int64_t> ResolveCapacity(const CapacityRange& range) {
+  if (range.required_bytes < 0 || range.limit_bytes < 0)
+    return InvalidArgument("capacity range must not be negative");
+  if (range.limit_bytes > 0 && range.required_bytes > range.limit_bytes)
+    return Status(StatusCode::kOutOfRange,
+                  "required_bytes " + std::to_string(range.required_bytes) + " exceeds limit_bytes " +
+                      std::to_string(range.limit_bytes));
+  int64_t wanted = range.required_bytes > 0 ? range.required_bytes : range.limit_bytes;
+  int64_t rounded = (wanted + kCapacityGranularity - 1) / kCapacityGranularity * kCapacityGranularity;
+  if (range.limit_bytes > 0) rounded = std::min(rounded, range.limit_bytes);
+  return rounded;
+}
+
+Controller::Controller(ControllerOptions options)
+    : shares_(options.client, options.reap_interval) {
+  for (const auto& share : options.shares) shares_.Add(share);
+}
+
+Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
+  NFSPROV_RETURN_IF_ERROR(ValidateName("volume", args.name));
+  Result<VolumeParams> params = ParseVolumeParams(args.parameters, args.name);
+  if (!params.ok()) return params.status();
+  const std::string key = KeyForName(args.name);
+  Result<std::string> id = EncodeId(IdFor(ObjectKind::kVolume, params->share, key));
+  if (!id.ok()) return id.status();
+  KeyedMutex::Lock lock = locks_.Acquire(*id);
+  return CreateLocked(args, *params, key, *id);
+}
+
+Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
+                                        const std::string& key, const std::string& id) {
+  Result<int64_t> capacity = ResolveCapacity(args.capacity);
+  if (!capacity.ok()) return capacity.status();
+  Result<ShareHandle> share = shares_.Get(params.share);
+  if (!share.ok()) return share.status();
+  MetadataStore& store = *share->store;
+
+  Result<std::optional<VolumeRecord>> existing = store.GetVolume(key);
+  if (!existing.ok()) return existing.status();
+  VolumeRecord record;
+  bool resuming = false;
+  if (existing->has_value()) {
+    record = **existing;
+    if (record.name != args.name)
+      return Internal("volume key " + key + " is recorded for another name: " + record.name);
+    if (record.parameters != params.given || record.path != params.path ||
+        record.content_source != SourceText(args.source))
+      return AlreadyExists("volume " + args.name + " already exists with different parameters or content source");
+    bool fits = record.capacity_bytes >= args.capacity.required_bytes &&
+                (args.capacity.limit_bytes == 0 || record.capacity_bytes <= args.capacity.limit_bytes);
+    if (!fits)
+      return AlreadyExists("volume " + args.name + " already exists with capacity " +
+                           std::to_string(record.capacity_bytes) + " bytes, outside the requested range");
+    if (record.state == VolumeState::kReady) return ToVolume(params.share, id, record);
+    resuming = true;  // an earlier attempt stopped half-way
+  } else {
+    record.name = args.name;
+    record.key = key;
+    record.path = params.path;
+    record.capacity_bytes = *capacity;
+    record.parameters = params.given;
+    record.content_source = SourceText(args.source);
+    record.created_unix_ms = NowUnixMs();
+    record.state = VolumeState::kCreating;
+    NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
+  }
+
+  Result<std::string> owner = store.Claim(record.path, key);
+  if (!owner.ok()) return owner.status();
+  if (*owner != key) {
+    if (!resuming) NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
+    return AlreadyExists("directory " + record.path + " on " + params.share.Url().Display() +
+                         " already belongs to another volume (key " + *owner + ")");
+  }
+  Status populated = Populate(*share, record, params, args.source, resuming);
+  if (!populated.ok()) {
+    if (populated.code() == StatusCode::kAlreadyExists && !resuming) {
+      // The directory was there before us: never share it silently (data loss waits there).
+      NFSPROV_RETURN_IF_ERROR(store.Release(record.path, key));
+      NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
+      return AlreadyExists("directory " + record.path + " already exists on " +
+                           params.share.Url().Display() + " and belongs to no volume named " +
+                           args.name + "; delete or rename it, or use a static volume to adopt it");
+    }
+    return populated;
+  }
+  record.state = VolumeState::kReady;
+  NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
+  return ToVolume(params.share, id, record);
+}
+
+// Creates the volume directory (empty, or as a copy of the content source) and gives it its mode
+// and owner. A fresh creation that finds the directory present gives ALREADY_EXISTS; a resumed
+// one owns it (the claim was taken first) and redoes what may be unfinished.
+Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
+                            const VolumeParams& params, const ContentSource& source,
+                            bool resuming) {
+  nfs::Client& client = *share.client;
+  const std::string dir = MetadataStore::VolumeDir(record.path);
+  NFSPROV_RETURN_IF_ERROR(MakeParents(client, record.path));
+  if (source.kind == ContentSource::Kind::kNone) {
+    Status made = client.Mkdir(dir, 0700);
+    if (!made.ok() && !(resuming && made.code() == StatusCode::kAlreadyExists)) return made;
+  } else {
+    Result<std::string> from = SourcePath(share, source);
+    if (!from.ok()) return from.status();
+    if (resuming) {
+      Result<nfs::TreeStats> cleared = nfs::RemoveTree(client, dir);  // a partial copy
+      if (!cleared.ok()) return cleared.status();
+    }
+    Result<nfs::TreeStats> copied = nfs::CopyTree(client, *from, dir);
+    if (!copied.ok()) return copied.status();
+  }
+  uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
+  NFSPROV_RETURN_IF_ERROR(client.Chmod(dir, mode));
+  if (params.uid || params.gid) {
+    Result<nfs::FileAttr> attr = client.Stat(dir);
+    if (!attr.ok()) return attr.status();
+    NFSPROV_RETURN_IF_ERROR(
+        client.Chown(dir, params.uid.value_or(attr->uid), params.gid.value_or(attr->gid)));
+  }
+  return Status();
+}
+
+Result<std::string> Controller::SourcePath(ShareHandle& share, const ContentSource& source) {
+  bool snapshot = source.kind == ContentSource::Kind::kSnapshot;
+  Result<ObjectId> id = DecodeKind(source.id, snapshot ? ObjectKind::kSnapshot : ObjectKind::kVolume);
+  if (!id.ok()) return id.status().WithContext("content source");
+  if (id->share.Key() != IdFor(ObjectKind::kVolume, share.share, "").share.Key())
+    return InvalidArgument("content source " + source.id + " is on another share than the new volume");
+  if (snapshot) {
+    Result<std::optional<SnapshotRecord>> record = share.store->GetSnapshot(id->key);
+    if (!record.ok()) return record.status();
+    if (!record->has_value()) return NotFound("source snapshot " + source.id + " does not exist");
+    if (!(**record).ready) return FailedPrecondition("source snapshot " + source.id + " is not ready yet");
+    return MetadataStore::SnapshotDataDir(id->key);
+  }
+  Result<std::optional<VolumeRecord>> record = share.store->GetVolume(id->key);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return NotFound("source volume " + source.id + " does not exist");
+  NFSPROV_RETURN_IF_ERROR(CheckRecordPath(**record));
+  return MetadataStore::VolumeDir((**record).path);
+}
+
+Volume Controller::ToVolume(const ShareRef& share, const std::string& id, const VolumeRecord& record) {
+  Volume v;
+  v.id = id;
+  v.capacity_bytes = record.capacity_bytes;
+  v.record = record;
+  v.share = share;
+  v.source = SourceFromText(record.content_source);
+  v.context["server"] = share.server;
+  v.context["share"] = share.share;
+  v.context["subDir"] = record.path;
+  for (const char* key : {"port", "nfsVersion", "mountOptions"}) {
+    if (auto it = record.parameters.find(key); it != record.parameters.end()) v.context[key] = it->second;
+  }
+  return v;
+}
+
+Status Controller::DeleteVolume(const std::string& volume_id) {
+  Result<ObjectId> id = DecodeKind(volume_id, ObjectKind::kVolume);
+  if (!id.ok()) return id.status();
+  KeyedMutex::Lock lock = locks_.Acquire(volume_id);
+  Result<ShareHandle> share = shares_.Get(id->share);
+  if (!share.ok()) return share.status();
+  Result<std::optional<VolumeRecord>> found = share->store->GetVolume(id->key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return Status();  // already deleted
+  const VolumeRecord& record = **found;
+  NFSPROV_RETURN_IF_ERROR(CheckRecordPath(record));
+  nfs::Client& client = *share->client;
+  const std::string dir = MetadataStore::VolumeDir(record.path);
+  auto on_delete = record.parameters.find("onDelete");
+  std::string policy = on_delete == record.parameters.end() ? "delete" : on_delete->second;
+
+  Status moved;
+  if (policy == "archive") {
+    std::string target = MetadataStore::ArchivePath(record.path, record.key);
+    NFSPROV_RETURN_IF_ERROR(MakeParents(client, target.substr(1)));
+    moved = client.Rename(dir, target);
+  } else if (policy != "retain") {
+    moved = client.Rename(dir, MetadataStore::TrashDir() + "/" + record.key + "." + Nonce());
+    share->reaper->Wake();
+  }
+  if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
+  if (policy != "retain") RemoveEmptyParents(client, record.path);
+  NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
+  return share->store->DeleteVolume(record.key);
+}
+
+Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const CapacityRange& capacity) {
+  Result<ObjectId> id = DecodeKind(volume_id, ObjectKind::kVolume);
+  if (!id.ok()) return id.status();
+  Result<int64_t> wanted = ResolveCapacity(capacity);
+  if (!wanted.ok()) return wanted.status();
+  KeyedMutex::Lock lock = locks_.Acquire(volume_id);
+  Result<ShareHandle> share = shares_.Get(id->share);
+  if (!share.ok()) return share.status();
+  Result<std::optional<VolumeRecord>> found = share->store->GetVolume(id->key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return NotFound("volume " + volume_id + " does not exist");
+  VolumeRecord record = **found;
+  if (*wanted < record.capacity_bytes)
+    return Status(StatusCode::kOutOfRange, "volume " + record.name + " has " +
+                                               std::to_string(record.capacity_bytes) +
+                                               " bytes; shrinking to " + std::to_string(*wanted) +
+                                               " is not supported");
+  if (*wanted > record.capacity_bytes) {
+    record.capacity_bytes = *wanted;
+    NFSPROV_RETURN_IF_ERROR(share->store->PutVolume(record));
+  }
+  return record.capacity_bytes;
+}
+
+Result<std::pair<Volume, VolumeCondition>> Controller::GetVolume(const std::string& volume_id) {
+  Result<ObjectId> id = DecodeKind(volume_id, ObjectKind::kVolume);
+  if (!id.ok()) return id.status();
+  Result<ShareHandle> share = shares_.Get(id->share);
+  if (!share.ok()) return share.status();
+  Result<std::optional<VolumeRecord>> found = share->store->GetVolume(id->key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return NotFound("volume " + volume_id + " does not exist");
+  const VolumeRecord& record = **found;
+  NFSPROV_RETURN_IF_ERROR(CheckRecordPath(record));
+  VolumeCondition condition;
+  if (record.state != VolumeState::kReady) {
+    condition = {true, "volume is still being created"};
+  } else {
+    Result<nfs::FileAttr> attr = share->client->Lstat(MetadataStore::VolumeDir(record.path));
+    if (!attr.ok()) {
+      condition = {true, attr.status().code() == StatusCode::kNotFound
+                             ? "volume directory /" + record.path + " is missing on the server"
+                             : "cannot check the volume directory: " + attr.status().message()};
+    } else if (attr->type != nfs::FileType::kDirectory) {
+      condition = {true, "/" + record.path + " is no longer a directory"};
+    }
+  }
+  return std::make_pair(ToVolume(share->share, volume_id, record), condition);
+}
+
+// Pages through the records of every known share, share by share in Key() order, keys sorted.
+template <typename T>
+Result<Page<T>> Controller::PageRecords(
+    int max_entries, const std::string& starting_token,
+    const std::function<Result<std::vector<std::string>>(MetadataStore&)>& list_keys,
+    const std::function<Result<std::optional<T>>(ShareHandle&, const std::string& key)>& load) {
+  if (max_entries < 0) return InvalidArgument("max_entries must not be negative");
+  std::string start_share, start_key;
+  if (!starting_token.empty()) {
+    std::size_t cut = starting_token.rfind(kTokenSeparator);
+    if (cut == std::string::npos || !IsValidKey(starting_token.substr(cut + 1)))
+      return Status(StatusCode::kAborted, "starting_token is not one this driver issued");
+    start_share = starting_token.substr(0, cut);
+    start_key = starting_token.substr(cut + 1);
+  }
+  Page<T> page;
+  std::string last_key;
+  bool started = start_share.empty();
+  for (const ShareRef& ref : shares_.Known()) {
+    if (!started && ref.Key() != start_share) continue;
+    bool resume_here = !started;
+    started = true;
+    Result<ShareHandle> share = shares_.Get(ref);
+    if (!share.ok()) return share.status();
+    Result<std::vector<std::string>> keys = list_keys(*share->store);
+    if (!keys.ok()) return keys.status();
+    for (const std::string& key : *keys) {
+      if (resume_here && key <= start_key) continue;
+      if (max_entries > 0 && static_cast<int>(page.entries.size()) == max_entries) {
+        page.next_token = ref.Key() + kTokenSeparator + last_key;
+        return page;
+      }
+      Result<std::optional<T>> item = load(*share, key);
+      if (!item.ok()) return item.status();
+      if (!item->has_value()) continue;  // deleted meanwhile, or filtered out
+      page.entries.push_back(std::move(**item));
+      last_key = key;
+    }
+  }
+  if (!started) return Status(StatusCode::kAborted, "starting_token names a share this controller does not know");
+  return page;
+}
+
+Result<Page<Volume>> Controller::ListVolumes(int max_entries, const std::string& starting_token) {
+  return PageRecords<Volume>(
+      max_entries, starting_token, [](MetadataStore& store) { return store.ListVolumeKeys(); },
+      [this](ShareHandle& share, const std::string& key) -> Result<std::optional<Volume>> {
+        Result<std::optional<VolumeRecord>> record = share.store->GetVolume(key);
+        if (!record.ok()) return record.status();
+        if (!record->has_value()) return std::optional<Volume>();
+        Result<std::string> id = EncodeId(IdFor(ObjectKind::kVolume, share.share, key));
+        if (!id.ok()) return id.status();
+        return std::optional<Volume>(ToVolume(share.share, *id, **record));
+      });
+}
+
+namespace {
+
+Snapshot ToSnapshot(const std::string& id, const SnapshotRecord& record) {
+  return Snapshot{id, record.source_volume_id, record.size_bytes, record.created_unix_ms, record.ready};
+}
+
+Status CheckSnapshotParameters(const std::map<std::string, std::string>& parameters) {
+  for (const auto& [key, value] : parameters) {
+    if (!key.starts_with("csi.storage.k8s.io/"))
+      return InvalidArgument("unknown VolumeSnapshotClass parameter " + nfs::QuoteForMessage(key) +
+                             "; snapshots take no parameters (they live beside their volume)");
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<Snapshot> Controller::CreateSnapshot(const std::string& source_volume_id,
+                                            const std::string& name,
+                                            const std::map<std::string, std::string>& parameters) {
+  NFSPROV_RETURN_IF_ERROR(ValidateName("snapshot", name));
+  if (source_volume_id.empty()) return InvalidArgument("source_volume_id is required");
+  NFSPROV_RETURN_IF_ERROR(CheckSnapshotParameters(parameters));
+  Result<ObjectId> source = DecodeKind(source_volume_id, ObjectKind::kVolume);
+  if (!source.ok()) return source.status();
+  const std::string key = KeyForName(name);
+  ObjectId snapshot_oid = source.value();
+  snapshot_oid.kind = ObjectKind::kSnapshot;
+  snapshot_oid.key = key;
+  Result<std::string> id = EncodeId(snapshot_oid);
+  if (!id.ok()) return id.status();
+  KeyedMutex::Lock lock = locks_.Acquire(*id);
+  Result<ShareHandle> share = shares_.Get(source->share);
+  if (!share.ok()) return share.status();
+  MetadataStore& store = *share->store;
+
+  Result<std::optional<VolumeRecord>> volume = store.GetVolume(source->key);
+  if (!volume.ok()) return volume.status();
+  if (!volume->has_value()) return NotFound("source volume " + source_volume_id + " does not exist");
+  NFSPROV_RETURN_IF_ERROR(CheckRecordPath(**volume));
+
+  Result<std::optional<SnapshotRecord>> existing = store.GetSnapshot(key);
+  if (!existing.ok()) return existing.status();
+  SnapshotRecord record;
+  if (existing->has_value()) {
+    record = **existing;
+    if (record.name != name) return Internal("snapshot key " + key + " is recorded for another name");
+    if (record.source_volume_id != source_volume_id)
+      return AlreadyExists("snapshot " + name + " already exists for another source volume");
+    if (record.ready) return ToSnapshot(*id, record);
+  } else {
+    record.name = name;
+    record.key = key;
+    record.source_volume_id = source_volume_id;
+    record.source_key = source->key;
+    record.created_unix_ms = NowUnixMs();
+    NFSPROV_RETURN_IF_ERROR(store.PutSnapshot(record));
+  }
+  const std::string data = MetadataStore::SnapshotDataDir(key);
+  Result<nfs::TreeStats> cleared = nfs::RemoveTree(store.client(), data);  // a partial copy
+  if (!cleared.ok()) return cleared.status();
+  Result<nfs::TreeStats> copied =
+      nfs::CopyTree(store.client(), MetadataStore::VolumeDir((**volume).path), data);
+  if (!copied.ok()) return copied.status();
+  record.size_bytes = static_cast<int64_t>(copied->bytes);
+  record.ready = true;
+  NFSPROV_RETURN_IF_ERROR(store.PutSnapshot(record));
+  return ToSnapshot(*id, record);
+}
+
+Status Controller::DeleteSnapshot(const std::string& snapshot_id) {
+  Result<ObjectId> id = DecodeKind(snapshot_id, ObjectKind::kSnapshot);
+  if (!id.ok()) return id.status();
+  KeyedMutex::Lock lock = locks_.Acquire(snapshot_id);
+  Result<ShareHandle> share = shares_.Get(id->share);
+  if (!share.ok()) return share.status();
+  Result<std::optional<SnapshotRecord>> found = share->store->GetSnapshot(id->key);
+  if (!found.ok()) return found.status();
+  if (!found->has_value()) return Status();
+  Status moved = share->client->Rename(MetadataStore::SnapshotDataDir(id->key),
+                                       MetadataStore::TrashDir() + "/" + id->key + "." + Nonce());
+  if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
+  share->reaper->Wake();
+  return share->store->DeleteSnapshot(id->key);
+}
+
+Result<Page<Snapshot>> Controller::ListSnapshots(const std::string& snapshot_id,
+                                                 const std::string& source_volume_id,
+                                                 int max_entries,
+                                                 const std::string& starting_token) {
+  if (!snapshot_id.empty()) {
+    // CSI: an unknown or malformed snapshot_id filter lists nothing; it is not an error.
+    Result<ObjectId> id = DecodeKind(snapshot_id, ObjectKind::kSnapshot);
+    Page<Snapshot> page;
+    if (!id.ok()) return page;
+    Result<ShareHandle> share = shares_.Get(id->share);
+    if (!share.ok()) return share.status();
+    Result<std::optional<SnapshotRecord>> record = share->store->GetSnapshot(id->key);
+    if (!record.ok()) return record.status();
+    if (record->has_value() &&
+        (source_volume_id.empty() || (**record).source_volume_id == source_volume_id))
+      page.entries.push_back(ToSnapshot(snapshot_id, **record));
+    return page;
+  }
+  if (!source_volume_id.empty()) {
+    Result<ObjectId> source = DecodeKind(source_volume_id, ObjectKind::kVolume);
+    if (!source.ok()) return Page<Snapshot>();
+    shares_.Add(source->share);
+  }
+  return PageRecords<Snapshot>(
+      max_entries, starting_token, [](MetadataStore& store) { return store.ListSnapshotKeys(); },
+      [&](ShareHandle& share, const std::string& key) -> Result<std::optional<Snapshot>> {
+        Result<std::optional<SnapshotRecord>> record = share.store->GetSnapshot(key);
+        if (!record.ok()) return record.status();
+        if (!record->has_value()) return std::optional<Snapshot>();
+        if (!source_volume_id.empty() && (**record).source_volume_id != source_volume_id)
+          return std::optional<Snapshot>();
+        ObjectId oid = IdFor(ObjectKind::kSnapshot, share.share, key);
+        Result<std::string> id = EncodeId(oid);
+        if (!id.ok()) return id.status();
+        return std::optional<Snapshot>(ToSnapshot(*id, **record));
+      });
+}
+
+Result<int64_t> Controller::GetCapacity(const std::map<std::string, std::string>& parameters) {
+  ShareRef share_ref;
+  if (!parameters.empty()) {
+    // Only where the volume would go matters; the subDir template needs PVC names we lack here.
+    std::map<std::string, std::string> where = parameters;
+    where.erase("subDir");
+    Result<VolumeParams> params = ParseVolumeParams(where, "capacity");
+    if (!params.ok()) return params.status();
+    share_ref = params->share;
+  } else {
+    std::vector<ShareRef> known = shares_.Known();
+    if (known.empty()) return int64_t{0};
+    share_ref = known.front();
+  }
+  Result<ShareHandle> share = shares_.Get(share_ref);
+  if (!share.ok()) return share.status();
+  Result<nfs::FsStats> fs = share->client->StatFs("/");
+  if (!fs.ok()) return fs.status();
+  return static_cast<int64_t>(fs->available_bytes);
+}
+}  // namespace nfsprov

@@ -1,0 +1,141 @@
+// Controller: the domain logic behind CSI's Controller service, free of protobuf.
+//
+// Volumes are directories on NFS shares (subdirectory layout), created and removed through
+// libnfs; every volume and snapshot has a record in the share's metadata area (metadata_store.h),
+// which makes every call idempotent across controller restarts and reinstalls. Calls on one
+// volume or snapshot name or ID are serialised (KeyedMutex); different ones run in parallel.
+//
+// CreateVolume: same name + compatible arguments returns the same volume; incompatible ones give
+// ALREADY_EXISTS. A directory that exists but belongs to no volume of that name is never adopted
+// silently (ALREADY_EXISTS). Creation is crash-safe: the record is written first ("creating"),
+// the directory is claimed (an exclusive claim on the share), then created, filled from a
+// content source if any, given its mode and owner, and the record is marked ready; a retry
+// resumes. Content sources (snapshot or volume) are copied server-side with the tree engine.
+//
+// DeleteVolume: O(1) for the caller whatever the tree size. onDelete=delete renames the
+// directory into the share's trash (the Reaper removes it in the background, resuming after
+// restarts); archive renames it to .nfsprov/archive/<path>.<key>; retain leaves it. Then empty
+// parent directories of the path are removed up to the share root (rmdir only removes empty
+// ones), the claim is released and the record deleted. An unknown or already deleted volume is
+// success. Nothing outside the volume's recorded directory is touched; a record whose path is not
+// a safe relative path outside the metadata area is refused (INTERNAL) and touches nothing.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "provisioner/keyed_mutex.h"
+#include "provisioner/metadata_store.h"
+#include "provisioner/share_registry.h"
+#include "provisioner/volume_params.h"
+
+namespace nfsprov {
+
+struct CapacityRange {
+  int64_t required_bytes = 0;  // 0: not set
+  int64_t limit_bytes = 0;     // 0: not set
+};
+
+struct ContentSource {
+  enum class Kind { kNone, kSnapshot, kVolume } kind = Kind::kNone;
+  std::string id;
+};
+
+struct CreateVolumeArgs {
+  std::string name;
+  CapacityRange capacity;
+  std::map<std::string, std::string> parameters;
+  ContentSource source;
+};
+
+struct Volume {
+  std::string id;
+  int64_t capacity_bytes = 0;
+  std::map<std::string, std::string> context;  // what the node needs to mount it
+  ContentSource source;
+  VolumeRecord record;
+  ShareRef share;
+};
+
+struct VolumeCondition {
+  bool abnormal = false;
+  std::string message;
+};
+
+struct Snapshot {
+  std::string id;
+  std::string source_volume_id;
+  int64_t size_bytes = 0;
+  int64_t created_unix_ms = 0;
+  bool ready = false;
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> entries;
+  std::string next_token;  // empty: no more
+};
+
+struct ControllerOptions {
+  nfs::ClientOptions client;
+  std::chrono::milliseconds reap_interval{std::chrono::seconds(30)};
+  std::vector<ShareRef> shares;  // shares to list and reap even before a call names them
+};
+
+// Capacity rounding: requests are rounded up to a whole MiB, never past the limit.
+inline constexpr int64_t kCapacityGranularity = 1 << 20;
+
+class Controller {
+ public:
+  explicit Controller(ControllerOptions options);
+
+  Result<Volume> CreateVolume(const CreateVolumeArgs& args);
+  Status DeleteVolume(const std::string& volume_id);
+  // Returns the new capacity. Shrinking is refused (OUT_OF_RANGE).
+  Result<int64_t> ExpandVolume(const std::string& volume_id, const CapacityRange& capacity);
+  // NOT_FOUND for an unknown volume; the condition says whether its directory is there.
+  Result<std::pair<Volume, VolumeCondition>> GetVolume(const std::string& volume_id);
+  // Pages through every volume of every known share, in a stable order.
+  Result<Page<Volume>> ListVolumes(int max_entries, const std::string& starting_token);
+
+  Result<Snapshot> CreateSnapshot(const std::string& source_volume_id, const std::string& name,
+                                  const std::map<std::string, std::string>& parameters);
+  Status DeleteSnapshot(const std::string& snapshot_id);
+  // Filters are optional (empty: no filter).
+  Result<Page<Snapshot>> ListSnapshots(const std::string& snapshot_id,
+                                       const std::string& source_volume_id, int max_entries,
+                                       const std::string& starting_token);
+
+  // Free space of the share named by `parameters` (a StorageClass's), or of the first known
+  // share when there are none.
+  Result<int64_t> GetCapacity(const std::map<std::string, std::string>& parameters);
+
+  ShareRegistry& shares() { return shares_; }
+
+ private:
+  Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
+                              const std::string& key, const std::string& id);
+  Status Populate(ShareHandle& share, const VolumeRecord& record, const VolumeParams& params,
+                  const ContentSource& source, bool resuming);
+  Volume ToVolume(const ShareRef& share, const std::string& id, const VolumeRecord& record);
+  Result<std::string> SourcePath(ShareHandle& share, const ContentSource& source);
+  template <typename T>
+  Result<Page<T>> PageRecords(
+      int max_entries, const std::string& starting_token,
+      const std::function<Result<std::vector<std::string>>(MetadataStore&)>& list_keys,
+      const std::function<Result<std::optional<T>>(ShareHandle&, const std::string& key)>& load);
+
+  ShareRegistry shares_;
+  KeyedMutex locks_;
+};
+
+// Rounds a capacity range to the capacity a volume gets; OUT_OF_RANGE / INVALID_ARGUMENT for
+// ranges nothing satisfies. Exposed for unit tests.
+Result<int64_t> ResolveCapacity(const CapacityRange& range);
+
+}  // namespace nfsprov

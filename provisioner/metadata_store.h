@@ -1,0 +1,109 @@
+// MetadataStore: the driver's own area on a share, where volume and snapshot records live.
+//
+// Layout, relative to the share root (created 0700 on first use, idempotently):
+//   .nfsprov/volumes/<key>.json     one VolumeRecord per volume (key = KeyForName(CSI name))
+//   .nfsprov/snapshots/<key>.json   one SnapshotRecord per snapshot
+//   .nfsprov/snapshots/<key>/       the snapshot's data (a copy of the volume tree)
+//   .nfsprov/claims/<pathkey>       a symlink whose target is the key of the volume that owns
+//                                   a directory (pathkey = KeyForName(path)); symlink creation
+//                                   is atomic and exclusive, so two volumes never own one path
+//   .nfsprov/trash/<key>.<nonce>    volume directories renamed aside by DeleteVolume, removed
+//                                   in the background by the Reaper
+//   .nfsprov/archive/<path>.<key>   volumes kept by onDelete=archive (hierarchy preserved)
+//
+// Records are JSON written with Client::WriteFileAtomic (readers see old or new, never a mix) and
+// survive controller restarts and reinstalls: the share is the only state. A record that cannot
+// be parsed is INTERNAL naming the file, never silently ignored. Volume directories never
+// contain driver files: databases refuse a non-empty data directory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "nfs/client.h"
+
+namespace nfsprov {
+
+enum class VolumeState { kCreating, kReady };
+
+struct VolumeRecord {
+  std::string name;  // CSI name
+  std::string key;   // KeyForName(name)
+  std::string path;  // directory, relative to the share root
+  int64_t capacity_bytes = 0;
+  std::map<std::string, std::string> parameters;  // VolumeParams::given
+  std::string layout = "subdir";
+  std::string content_source;  // "", "snapshot:<id>" or "volume:<id>"
+  int64_t created_unix_ms = 0;
+  VolumeState state = VolumeState::kCreating;
+  bool operator==(const VolumeRecord&) const = default;
+};
+
+struct SnapshotRecord {
+  std::string name;
+  std::string key;
+  std::string source_volume_id;
+  std::string source_key;
+  int64_t size_bytes = 0;
+  int64_t created_unix_ms = 0;
+  bool ready = false;
+  bool operator==(const SnapshotRecord&) const = default;
+};
+
+class MetadataStore {
+ public:
+  explicit MetadataStore(std::shared_ptr<nfs::Client> client) : client_(std::move(client)) {}
+
+  nfs::Client& client() { return *client_; }
+
+  // Creates the layout directories if missing (0700). Safe to call concurrently and repeatedly.
+  Status EnsureLayout();
+
+  // Absolute paths within the export for the items above. Inputs are checked with nfs/path.h
+  // (and keys with IsValidKey; a volume path may not lie under .nfsprov); an invalid one gives
+  // "", which every Client call rejects with INVALID_ARGUMENT. Paths from records read or
+  // written by this store are always valid: PutVolume and the parser check them.
+  static std::string VolumeDir(const std::string& relative_path);  // "/" + path
+  static std::string SnapshotDataDir(const std::string& key);
+  static std::string TrashDir();
+  static std::string ArchivePath(const std::string& relative_path, const std::string& key);
+
+  // std::nullopt when there is no record.
+  Result<std::optional<VolumeRecord>> GetVolume(const std::string& key);
+  Status PutVolume(const VolumeRecord& record);
+  Status DeleteVolume(const std::string& key);  // missing: OK
+  // Keys of all volume records, sorted: the order ListVolumes pages through.
+  Result<std::vector<std::string>> ListVolumeKeys();
+
+  Result<std::optional<SnapshotRecord>> GetSnapshot(const std::string& key);
+  Status PutSnapshot(const SnapshotRecord& record);
+  Status DeleteSnapshot(const std::string& key);
+  Result<std::vector<std::string>> ListSnapshotKeys();
+
+  // Claims `path` for volume `key`. Returns the key that owns the path afterwards: `key` when
+  // this call or an earlier one by the same volume made the claim, another key when a different
+  // volume holds it.
+  Result<std::string> Claim(const std::string& path, const std::string& key);
+  // Releases the claim if `key` holds it (missing or held by another: OK, nothing changes).
+  // Check and unlink are two calls: callers serialise operations on one volume (a concurrent
+  // Release by the same key could otherwise remove a claim made in between by another volume).
+  Status Release(const std::string& path, const std::string& key);
+
+ private:
+  std::shared_ptr<nfs::Client> client_;
+  std::atomic<bool> layout_ready_{false};  // EnsureLayout succeeded once: later calls are free
+};
+
+// JSON (de)serialisation, exposed for unit tests.
+std::string ToJson(const VolumeRecord& record);
+Result<VolumeRecord> VolumeRecordFromJson(const std::string& json);
+std::string ToJson(const SnapshotRecord& record);
+Result<SnapshotRecord> SnapshotRecordFromJson(const std::string& json);
+
+}  // namespace nfsprov

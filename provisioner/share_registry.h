@@ -1,0 +1,54 @@
+// ShareRegistry: one NFS client, metadata store and trash reaper per share, created on first use.
+//
+// Shares are identified by ShareRef::Key(). Connecting happens outside the registry's lock, so a
+// slow or unreachable server never blocks calls to other shares; an unreachable server gives
+// UNAVAILABLE naming it, and the next call tries again. Shares the controller was configured
+// with (--share) are listed by Known() even before first use, so ListVolumes and the reapers
+// cover them after a restart.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/status.h"
+#include "nfs/client.h"
+#include "provisioner/keyed_mutex.h"
+#include "provisioner/metadata_store.h"
+#include "provisioner/reaper.h"
+#include "provisioner/share.h"
+
+namespace nfsprov {
+
+struct ShareHandle {
+  ShareRef share;
+  std::shared_ptr<nfs::Client> client;
+  std::shared_ptr<MetadataStore> store;
+  std::shared_ptr<Reaper> reaper;
+};
+
+class ShareRegistry {
+ public:
+  ShareRegistry(nfs::ClientOptions client_options, std::chrono::milliseconds reap_interval)
+      : client_options_(client_options), reap_interval_(reap_interval) {}
+  ~ShareRegistry();
+
+  // Remembers a share (no connection yet).
+  void Add(const ShareRef& share);
+  // Connects if needed. The share's layout (.nfsprov) exists when this succeeds.
+  Result<ShareHandle> Get(const ShareRef& share);
+  // Every share added, or used successfully, so far; sorted by Key().
+  std::vector<ShareRef> Known();
+
+ private:
+  nfs::ClientOptions client_options_;
+  std::chrono::milliseconds reap_interval_;
+  KeyedMutex connecting_;
+  std::mutex mu_;
+  std::map<std::string, ShareRef> known_;
+  std::map<std::string, ShareHandle> connected_;
+};
+
+}  // namespace nfsprov

@@ -1,0 +1,291 @@
+#include "provisioner/volume_params.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <optional>
+
+#include "nfs/path.h"
+
+namespace nfsprov {
+namespace {
+
+constexpr std::string_view kSidecarPrefix = "csi.storage.k8s.io/";
+constexpr std::string_view kPvcNameKey = "csi.storage.k8s.io/pvc/name";
+constexpr std::string_view kPvcNamespaceKey = "csi.storage.k8s.io/pvc/namespace";
+constexpr std::string_view kPvNameKey = "csi.storage.k8s.io/pv/name";
+
+constexpr std::size_t kMaxMountOptionsBytes = 1024;
+constexpr uint64_t kMaxMode = 07777;
+// 2^32-1 is (uid_t)-1, which chown reads as "leave unchanged", so it cannot name an owner.
+constexpr uint64_t kMaxOwnerId = 4294967294;
+
+constexpr std::array<std::string_view, 5> kNfsVersions = {"3", "4", "4.0", "4.1", "4.2"};
+
+// What the parameter loop collects; subDir is rendered after it, once the sidecar values are known.
+struct Draft {
+  VolumeParams params;
+  std::optional<std::string> sub_dir;
+};
+
+// std::from_chars takes digits only (no sign, blanks or "0x") and reports overflow.
+std::optional<uint64_t> ParseUnsigned(std::string_view text, int base, uint64_t max) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, error] = std::from_chars(text.data(), end, value, base);
+  if (error != std::errc() || stop != end || value > max) return std::nullopt;
+  return value;
+}
+
+Status SetServer(std::string_view value, Draft& draft) {
+  NFSPROV_RETURN_IF_ERROR(ValidateServer(value));
+  draft.params.share.server = std::string(value);
+  return {};
+}
+
+Status SetShare(std::string_view value, Draft& draft) {
+  NFSPROV_RETURN_IF_ERROR(nfs::ValidateRoot(value));
+  draft.params.share.share = std::string(value);
+  return {};
+}
+
+Status SetPort(std::string_view value, Draft& draft) {
+  std::optional<uint64_t> port = ParseUnsigned(value, 10, 65535);
+  if (!port || *port == 0) {
+    return InvalidArgument(nfs::QuoteForMessage(value) + " must be a decimal number from 1 to 65535");
+  }
+  draft.params.share.port = static_cast<int>(*port);
+  return {};
+}
+
+Status SetNfsVersion(std::string_view value, Draft& draft) {
+  if (std::find(kNfsVersions.begin(), kNfsVersions.end(), value) == kNfsVersions.end()) {
+    return InvalidArgument(nfs::QuoteForMessage(value) +
+                           " is not supported; use 3, 4, 4.0, 4.1 or 4.2");
+  }
+  draft.params.share.nfs_version = std::string(value);
+  return {};
+}
+
+Status SetSubDir(std::string_view value, Draft& draft) {
+  draft.sub_dir = std::string(value);  // rendered and checked once the loop is done
+  return {};
+}
+
+Status SetMountPermissions(std::string_view value, Draft& draft) {
+  std::optional<uint64_t> mode = ParseUnsigned(value, 8, kMaxMode);
+  if (!mode) {
+    return InvalidArgument(nfs::QuoteForMessage(value) +
+                           " must be an octal mode from 0 to 07777, e.g. \"0777\" or \"02770\"");
+  }
+  draft.params.mount_permissions = static_cast<uint32_t>(*mode);
+  return {};
+}
+
+Result<uint32_t> ParseOwnerId(std::string_view value) {
+  std::optional<uint64_t> id = ParseUnsigned(value, 10, kMaxOwnerId);
+  if (!id) {
+    return InvalidArgument(nfs::QuoteForMessage(value) + " must be a decimal number from 0 to " +
+                           std::to_string(kMaxOwnerId));
+  }
+  return static_cast<uint32_t>(*id);
+}
+
+Status SetUid(std::string_view value, Draft& draft) {
+  Result<uint32_t> id = ParseOwnerId(value);
+  if (!id.ok()) return id.status();
+  draft.params.uid = *id;
+  return {};
+}
+
+Status SetGid(std::string_view value, Draft& draft) {
+  Result<uint32_t> id = ParseOwnerId(value);
+  if (!id.ok()) return id.status();
+  draft.params.gid = *id;
+  return {};
+}
+
+Status SetOnDelete(std::string_view value, Draft& draft) {
+  for (OnDelete policy : {OnDelete::kDelete, OnDelete::kRetain, OnDelete::kArchive}) {
+    if (value == OnDeleteName(policy)) {
+      draft.params.on_delete = policy;
+      return {};
+    }
+  }
+  return InvalidArgument(nfs::QuoteForMessage(value) +
+                         " is not supported; use delete, retain or archive (lowercase)");
+}
+
+// The node passes these to mount(8) as one argument; a line break or NUL could smuggle in
+// something else, so they are refused (carriage return too).
+Status SetMountOptions(std::string_view value, Draft& draft) {
+  if (value.size() > kMaxMountOptionsBytes) {
+    return InvalidArgument("the value is " + std::to_string(value.size()) + " bytes, longer than " +
+                           std::to_string(kMaxMountOptionsBytes));
+  }
+  if (value.find_first_of(std::string_view("\0\n\r", 3)) != std::string_view::npos) {
+    return InvalidArgument(nfs::QuoteForMessage(value) +
+                           " contains a NUL byte or a line break, which are not allowed");
+  }
+  draft.params.mount_options = std::string(value);
+  return {};
+}
+
+struct Handler {
+  std::string_view key;
+  Status (*apply)(std::string_view value, Draft& draft);
+};
+
+constexpr std::array<Handler, 10> kHandlers = {{
+    {"server", SetServer},
+    {"share", SetShare},
+    {"port", SetPort},
+    {"nfsVersion", SetNfsVersion},
+    {"subDir", SetSubDir},
+    {"mountPermissions", SetMountPermissions},
+    {"uid", SetUid},
+    {"gid", SetGid},
+    {"onDelete", SetOnDelete},
+    {"mountOptions", SetMountOptions},
+}};
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [&](char x, char y) { return lower(x) == lower(y); });
+}
+
+// csi-driver-nfs matches keys case-insensitively; this driver does not, so a "Server" gets a hint.
+Status UnknownKey(std::string_view key) {
+  std::string message = "unknown StorageClass parameter " + nfs::QuoteForMessage(key);
+  std::string supported;
+  for (const Handler& handler : kHandlers) {
+    if (EqualsIgnoringCase(key, handler.key)) {
+      message += " (keys are case-sensitive: did you mean \"" + std::string(handler.key) + "\"?)";
+    }
+    supported += (supported.empty() ? "" : ", ") + std::string(handler.key);
+  }
+  return InvalidArgument(message + "; supported: " + supported);
+}
+
+std::optional<std::string> Lookup(const std::map<std::string, std::string>& parameters,
+                                  std::string_view key) {
+  auto it = parameters.find(std::string(key));
+  if (it == parameters.end()) return std::nullopt;
+  return it->second;
+}
+
+// The directory must be a safe relative path outside the driver's own area.
+Status CheckVolumePath(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(nfs::ValidateRelativePath(path));
+  if (path.substr(0, path.find('/')) == kMetadataDir) {
+    return InvalidArgument("path " + nfs::QuoteForMessage(path) + ": \"" +
+                           std::string(kMetadataDir) + "\" is reserved for the driver's records");
+  }
+  return {};
+}
+
+// Without subDir the path is the volume name, taken literally (never expanded as a template).
+Result<std::string> ResolvePath(const std::map<std::string, std::string>& parameters,
+                                const std::optional<std::string>& sub_dir,
+                                std::string_view volume_name) {
+  if (!sub_dir) {
+    if (Status s = CheckVolumePath(volume_name); !s.ok()) {
+      return s.WithContext("parameter subDir (not set, so the volume name is the path)");
+    }
+    return std::string(volume_name);
+  }
+  const std::string context = "parameter subDir: template " + nfs::QuoteForMessage(*sub_dir);
+  TemplateValues values{Lookup(parameters, kPvcNameKey), Lookup(parameters, kPvcNamespaceKey),
+                        Lookup(parameters, kPvNameKey)};
+  Result<std::string> rendered = RenderTemplate(*sub_dir, values);
+  if (!rendered.ok()) return rendered.status().WithContext(context);
+  if (Status s = CheckVolumePath(*rendered); !s.ok()) return s.WithContext(context);
+  return rendered;
+}
+
+// Template variables and what names their values in a message about a missing one.
+struct Variable {
+  std::string_view name;
+  std::optional<std::string> TemplateValues::*value;
+  std::string_view source;
+};
+
+constexpr std::array<Variable, 3> kVariables = {{
+    {"pvc.metadata.name", &TemplateValues::pvc_name, kPvcNameKey},
+    {"pvc.metadata.namespace", &TemplateValues::pvc_namespace, kPvcNamespaceKey},
+    {"pv.metadata.name", &TemplateValues::pv_name, kPvNameKey},
+}};
+
+Result<std::string> ValueOf(std::string_view name, const TemplateValues& values) {
+  for (const Variable& variable : kVariables) {
+    if (variable.name != name) continue;
+    const std::optional<std::string>& value = values.*variable.value;
+    if (!value) {
+      return InvalidArgument("${" + std::string(name) + "} has no value: parameter \"" +
+                             std::string(variable.source) +
+                             "\" is missing (the external-provisioner passes it with "
+                             "--extra-create-metadata)");
+    }
+    return *value;
+  }
+  return InvalidArgument("unknown variable " + nfs::QuoteForMessage("${" + std::string(name) + "}") +
+                         "; known: ${pvc.metadata.name}, ${pvc.metadata.namespace}, "
+                         "${pv.metadata.name}");
+}
+
+}  // namespace
+
+std::string_view OnDeleteName(OnDelete on_delete) {
+  switch (on_delete) {
+    case OnDelete::kDelete: return "delete";
+    case OnDelete::kRetain: return "retain";
+    case OnDelete::kArchive: return "archive";
+  }
+  return "delete";
+}
+
+// One pass, left to right: values are inserted as they are, never expanded again.
+Result<std::string> RenderTemplate(std::string_view tmpl, const TemplateValues& values) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t open = tmpl.find("${", pos);
+    out += tmpl.substr(pos, open - pos);
+    if (open == std::string_view::npos) return out;
+    std::size_t close = tmpl.find('}', open + 2);
+    if (close == std::string_view::npos) {
+      return InvalidArgument("\"${\" at byte " + std::to_string(open) + " has no closing '}'");
+    }
+    Result<std::string> value = ValueOf(tmpl.substr(open + 2, close - open - 2), values);
+    if (!value.ok()) return value.status();
+    out += *value;
+    pos = close + 1;
+  }
+}
+
+Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>& parameters,
+                                       std::string_view volume_name) {
+  Draft draft;
+  for (const auto& [key, value] : parameters) {
+    if (key.starts_with(kSidecarPrefix)) continue;
+    auto handler = std::find_if(kHandlers.begin(), kHandlers.end(),
+                                [&](const Handler& h) { return h.key == key; });
+    if (handler == kHandlers.end()) return UnknownKey(key);
+    const std::string context = "parameter " + key;
+    if (value.empty()) return InvalidArgument(context + ": the value is empty");
+    if (Status s = handler->apply(value, draft); !s.ok()) return s.WithContext(context);
+    draft.params.given.emplace(key, value);
+  }
+  for (std::string_view required : {"server", "share"}) {
+    if (!draft.params.given.contains(std::string(required))) {
+      return InvalidArgument("parameter " + std::string(required) + " is required");
+    }
+  }
+  Result<std::string> path = ResolvePath(parameters, draft.sub_dir, volume_name);
+  if (!path.ok()) return path.status();
+  draft.params.path = std::move(*path);
+  return std::move(draft.params);
+}
+
+}  // namespace nfsprov

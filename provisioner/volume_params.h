@@ -1,0 +1,53 @@
+// StorageClass parameters: parsed, validated and rendered once, at CreateVolume.
+//
+// Keys (docs/storageclass.md): server, share, port, nfsVersion, subDir, mountPermissions, uid,
+// gid, onDelete, mountOptions. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
+// from --extra-create-metadata, secret references) and are read or ignored, never rejected.
+// Any other key, a bad value, or a subDir that renders to an unsafe or empty path is
+// INVALID_ARGUMENT with a message naming the parameter. subDir templates may use
+// ${pvc.metadata.name}, ${pvc.metadata.namespace} and ${pv.metadata.name}; the default subDir is
+// the PV name (the CSI volume name). The rendered path is validated with nfs::ValidateRelativePath
+// and may not start with the driver's metadata directory ".nfsprov".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "provisioner/share.h"
+
+namespace nfsprov {
+
+enum class OnDelete { kDelete, kRetain, kArchive };
+std::string_view OnDeleteName(OnDelete on_delete);
+
+inline constexpr std::string_view kMetadataDir = ".nfsprov";
+
+struct VolumeParams {
+  ShareRef share;
+  std::string path;                          // rendered subDir, relative to the share root
+  std::optional<uint32_t> mount_permissions;  // octal mode for the new directory
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  OnDelete on_delete = OnDelete::kDelete;
+  std::string mount_options;                 // comma-separated, passed to the node as is
+  // The parameters as given, minus "csi.storage.k8s.io/" keys: what makes two CreateVolume
+  // calls with one name compatible, and what the volume record keeps.
+  std::map<std::string, std::string> given;
+};
+
+// `volume_name` is the CSI name (the PV name under Kubernetes).
+Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>& parameters,
+                                       std::string_view volume_name);
+
+// Replaces ${pvc.metadata.name}, ${pvc.metadata.namespace} and ${pv.metadata.name}. An unknown
+// variable, an unterminated "${", or a variable whose value is missing is INVALID_ARGUMENT.
+struct TemplateValues {
+  std::optional<std::string> pvc_name, pvc_namespace, pv_name;
+};
+Result<std::string> RenderTemplate(std::string_view tmpl, const TemplateValues& values);
+
+}  // namespace nfsprov
