@@ -13,9 +13,7 @@
 //  - tree delete of 100,000 files: the pipelined engine vs the same engine one RPC at a time (on
 //    a 10,000-file subset of the same shape through the 1 ms path, where the full tree would take
 //    minutes), and vs raw REMOVE/s.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -119,21 +117,31 @@ struct Path {
   bool sequential_subset;
 };
 
-void CreateLocalFiles(const std::string& dir, int n) {
-  for (int i = 0; i < n; ++i) {
-    int fd = open((dir + "/f" + std::to_string(i)).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-    if (fd < 0 || close(fd) != 0) Die(Internal("create a file in " + dir));
-  }
+double Timed(const std::function<void()>& fn) {
+  auto start = std::chrono::steady_clock::now();
+  fn();
+  return Seconds(std::chrono::steady_clock::now() - start).count();
+}
+
+// Makes `shape` at `tree` and scans it once untimed, so that no timed run on it is the one that
+// fills the server's cache.
+testing::TreeCount MakeWarmTree(testing::GaneshaServer& server, nfs::Client& client,
+                                const std::string& tree, const testing::TreeShape& shape) {
+  testing::TreeCount count = Must(testing::MakeTree(server.export_dir() + tree, shape));
+  Must(nfs::ScanTree(client, tree));
+  return count;
 }
 
 // Emits raw pipelined MKDIR/s and file REMOVE/s through `path`; returns REMOVE/s.
 double RawServerLimits(testing::GaneshaServer& server, const Path& path) {
   constexpr int kOps = 20000;
   const std::string mkdirs = "/raw_mkdir." + path.name, removes = "/raw_remove." + path.name;
-  for (const std::string& dir : {mkdirs, removes}) {
-    if (mkdir((server.export_dir() + dir).c_str(), 0755) != 0) Die(Internal("mkdir " + dir));
-  }
-  CreateLocalFiles(server.export_dir() + removes, kOps);
+  if (mkdir((server.export_dir() + mkdirs).c_str(), 0755) != 0) Die(Internal("mkdir " + mkdirs));
+  testing::TreeShape files;  // f0 .. f19999, warm like the trees the engine deletes
+  files.levels = 0;
+  files.files_per_dir = kOps;
+  files.file_bytes = 0;
+  MakeWarmTree(server, path.client, removes, files);
 
   nfs::nfs4::FileHandle parent = HandleOf(path.client, mkdirs);
   double mkdir_rate = Pipelined(path.client.NextLoop(), kOps, 64, [&](int i) {
@@ -169,21 +177,6 @@ testing::TreeShape TenThousandFiles() {
   testing::TreeShape shape = HundredThousandFiles();  // 1 + 10 directories: 9,900 files
   shape.levels = 1;
   return shape;
-}
-
-double Timed(const std::function<void()>& fn) {
-  auto start = std::chrono::steady_clock::now();
-  fn();
-  return Seconds(std::chrono::steady_clock::now() - start).count();
-}
-
-// Makes `shape` at `tree` and scans it once untimed, so that no timed run on it is the one that
-// fills the server's cache.
-testing::TreeCount MakeWarmTree(testing::GaneshaServer& server, nfs::Client& client,
-                                const std::string& tree, const testing::TreeShape& shape) {
-  testing::TreeCount count = Must(testing::MakeTree(server.export_dir() + tree, shape));
-  Must(nfs::ScanTree(client, tree));
-  return count;
 }
 
 double ScanRate(nfs::Client& client, const std::string& tree, const testing::TreeCount& count,

@@ -82,6 +82,16 @@ internal::LibnfsCallback Simple(EventLoop::Done done) {
   };
 }
 
+// libnfs 4.0 encodes a request in a 4 KiB buffer: longer symlink targets cannot be sent.
+constexpr std::size_t kMaxSymlinkTargetBytes = 3000;
+
+Status ValidateSymlinkTarget(std::string_view target) {
+  if (target.empty() || target.find('\0') != std::string_view::npos || target.size() > kMaxSymlinkTargetBytes)
+    return InvalidArgument("symlink target must be 1.." + std::to_string(kMaxSymlinkTargetBytes) +
+                           " bytes without NUL, got " + std::to_string(target.size()));
+  return Status();
+}
+
 std::string TempNameFor(std::string_view path) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   char suffix[32];
@@ -145,18 +155,33 @@ Result<FileAttr> Client::Lstat(std::string_view path) {
       });
 }
 
-Status Client::Mkdir(std::string_view path, uint32_t mode) {
+Status Client::Mkdir(std::string_view path, uint32_t mode, std::optional<uint32_t> uid,
+                     std::optional<uint32_t> gid) {
   NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
+  if (path == "/") return AlreadyExists("mkdir /: the export root exists");
+  if ((mode & ~07777u) != 0) return InvalidArgument("mkdir: mode has bits beyond 07777");
   std::string p(path);
-  Status made = CallSync<Unit>(NextLoop(), Deadline(), "mkdir " + p,
+  nfs4::SetAttrs attrs;
+  attrs.mode = mode;  // again after CREATE: servers, like mkdir(2), drop set-id and sticky bits
+  attrs.uid = uid;
+  attrs.gid = gid;
+  if (url_.version == 4) {
+    std::size_t slash = p.rfind('/');
+    nfs4::SetAttrs at_create;
+    at_create.mode = mode & 0777;
+    auto c = std::make_shared<nfs4::Compound>("mkdir " + p);
+    c->PutPath(url_.export_path, slash == 0 ? "/" : p.substr(0, slash))
+        .CreateDir(p.substr(slash + 1), at_create)
+        .SetAttr(attrs);
+    return RunCompound("mkdir " + p, c);
+  }
+  NFSPROV_RETURN_IF_ERROR(CallSync<Unit>(NextLoop(), Deadline(), "mkdir " + p,
       [p, mode](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
           return nfs_mkdir2_async(ctx, p.c_str(), static_cast<int>(mode & 0777), cb, priv);
         }, Simple(std::move(done)));
-      }).status();
-  // Servers, like mkdir(2), drop set-id and sticky bits at creation: set them explicitly.
-  if (!made.ok() || (mode & 07000) == 0) return made;
-  return Chmod(path, mode);
+      }).status());
+  return SetAttributes("mkdir", path, attrs);
 }
 
 Status Client::Chmod(std::string_view path, uint32_t mode) {
@@ -182,17 +207,31 @@ Status Client::SetAttributes(std::string_view verb, std::string_view path, const
   std::string p(path);
   std::string what = std::string(verb) + " " + p;
   if (url_.version == 3) {
+    if (attrs.mode) {
+      NFSPROV_RETURN_IF_ERROR(CallSync<Unit>(NextLoop(), Deadline(), what,
+          [p, mode = *attrs.mode](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+            Issue(ctx, [&](nfs_cb cb, void* priv) {
+              return nfs_lchmod_async(ctx, p.c_str(), static_cast<int>(mode), cb, priv);
+            }, Simple(std::move(done)));
+          }).status());
+    }
+    if (!attrs.uid && !attrs.gid) return Status();
+    Result<FileAttr> current = Lstat(path);
+    if (!current.ok()) return current.status();
+    int uid = static_cast<int>(attrs.uid.value_or(current->uid));
+    int gid = static_cast<int>(attrs.gid.value_or(current->gid));
     return CallSync<Unit>(NextLoop(), Deadline(), what,
-        [p, attrs](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
-          Issue(ctx, [&](nfs_cb cb, void* priv) {
-            return attrs.mode ? nfs_lchmod_async(ctx, p.c_str(), static_cast<int>(*attrs.mode), cb, priv)
-                              : nfs_lchown_async(ctx, p.c_str(), static_cast<int>(*attrs.uid),
-                                                 static_cast<int>(*attrs.gid), cb, priv);
-          }, Simple(std::move(done)));
+        [p, uid, gid](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+          Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_lchown_async(ctx, p.c_str(), uid, gid, cb, priv); },
+                Simple(std::move(done)));
         }).status();
   }
   auto c = std::make_shared<nfs4::Compound>(what);
   c->PutPath(url_.export_path, p).SetAttr(attrs);
+  return RunCompound(what, c);
+}
+
+Status Client::RunCompound(const std::string& what, std::shared_ptr<nfs4::Compound> c) {
   return CallSync<Unit>(NextLoop(), Deadline(), what,
       [c](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         c->Send(ctx, [done](int err, std::string message, const COMPOUND4res*) {
@@ -270,9 +309,7 @@ Result<FsStats> Client::StatFs(std::string_view path) {
 
 Status Client::Symlink(std::string_view target, std::string_view link_path) {
   NFSPROV_RETURN_IF_ERROR(ValidateRoot(link_path));
-  if (target.empty() || target.find('\0') != std::string_view::npos || target.size() > kMaxPathBytes)
-    return InvalidArgument("symlink target must be 1.." + std::to_string(kMaxPathBytes) +
-                           " bytes without NUL");
+  NFSPROV_RETURN_IF_ERROR(ValidateSymlinkTarget(target));
   std::string t(target), l(link_path);
   return CallSync<Unit>(NextLoop(), Deadline(), "symlink " + l,
       [t, l](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
@@ -285,6 +322,19 @@ Status Client::Symlink(std::string_view target, std::string_view link_path) {
 Result<std::string> Client::Readlink(std::string_view path) {
   NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
   std::string p(path);
+  if (url_.version == 4) {
+    // Our own READLINK: libnfs 4.0 hands back long targets without their terminating NUL.
+    auto c = std::make_shared<nfs4::Compound>("readlink " + p);
+    c->PutPath(url_.export_path, p).ReadLink();
+    std::size_t index = c->size() - 1;
+    return CallSync<std::string>(NextLoop(), Deadline(), "readlink " + p,
+        [c, index](nfs_context* ctx, std::shared_ptr<std::string> out, EventLoop::Done done) {
+          c->Send(ctx, [out, done, index](int err, std::string message, const COMPOUND4res* res) {
+            if (err == 0) *out = nfs4::LinkTextAt(*res, index);
+            done(err, err < 0 && !EventLoop::IsTransportError(err) ? std::strerror(-err) : message);
+          });
+        });
+  }
   return CallSync<std::string>(NextLoop(), Deadline(), "readlink " + p,
       [p](nfs_context* ctx, std::shared_ptr<std::string> out, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_readlink_async(ctx, p.c_str(), cb, priv); },
@@ -294,6 +344,30 @@ Result<std::string> Client::Readlink(std::string_view path) {
                 done(0, "");
               });
       });
+}
+
+Status Client::ReplaceSymlink(std::string_view target, std::string_view link_path) {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(link_path));
+  NFSPROV_RETURN_IF_ERROR(ValidateSymlinkTarget(target));
+  if (link_path == "/") return InvalidArgument("cannot replace the export root");
+  std::string p(link_path);
+  std::size_t slash = p.rfind('/');
+  std::string name = p.substr(slash + 1);
+  std::string temp = TempNameFor(name);
+  if (url_.version == 3) {
+    std::string temp_path = p.substr(0, slash + 1) + temp;
+    NFSPROV_RETURN_IF_ERROR(Symlink(target, temp_path));
+    Status renamed = Rename(temp_path, p);
+    if (!renamed.ok()) (void)Unlink(temp_path);
+    return renamed;
+  }
+  auto c = std::make_shared<nfs4::Compound>("replace symlink " + p);
+  c->PutPath(url_.export_path, slash == 0 ? "/" : p.substr(0, slash))
+      .SaveFh()
+      .CreateSymlink(temp, target, {})
+      .RestoreFh()
+      .Rename(temp, name);
+  return RunCompound("replace symlink " + p, c);
 }
 
 namespace {

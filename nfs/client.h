@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@
 namespace nfsprov::nfs {
 namespace nfs4 {
 struct SetAttrs;
+class Compound;
 }
 
 struct ClientOptions {
@@ -52,7 +54,10 @@ class Client {
 
   Result<FileAttr> Stat(std::string_view path);   // follows a final symlink
   Result<FileAttr> Lstat(std::string_view path);  // does not
-  Status Mkdir(std::string_view path, uint32_t mode);  // exact mode, set-id/sticky bits included
+  // Creates a directory with exactly `mode` (set-id and sticky bits included) and, when given, the
+  // owner and group: one COMPOUND over NFSv4.
+  Status Mkdir(std::string_view path, uint32_t mode, std::optional<uint32_t> uid = std::nullopt,
+               std::optional<uint32_t> gid = std::nullopt);
   Status Chmod(std::string_view path, uint32_t mode);
   Status Chown(std::string_view path, uint32_t uid, uint32_t gid);
   Status Rmdir(std::string_view path);
@@ -60,8 +65,13 @@ class Client {
   Status Rename(std::string_view from, std::string_view to);
   Result<std::vector<DirEntry>> ReadDir(std::string_view path);  // without "." and ".."
   Result<FsStats> StatFs(std::string_view path);
-  Status Symlink(std::string_view target, std::string_view link_path);  // target is not checked
+  // Creates a symlink; ALREADY_EXISTS when link_path exists (atomic and exclusive). The target is
+  // any text of 1..3000 bytes without NUL: it is not resolved.
+  Status Symlink(std::string_view target, std::string_view link_path);
   Result<std::string> Readlink(std::string_view path);
+  // Atomically sets link_path to a symlink with `target`, replacing what is there (one COMPOUND
+  // over NFSv4: create beside it, rename over it). Readers see the old or the new target.
+  Status ReplaceSymlink(std::string_view target, std::string_view link_path);
 
   // Reads a whole file of at most max_bytes (RESOURCE_EXHAUSTED if larger).
   Result<std::string> ReadFile(std::string_view path, uint64_t max_bytes = 1 << 20);
@@ -76,6 +86,7 @@ class Client {
  private:
   Client(NfsUrl url, ClientOptions options) : url_(std::move(url)), options_(options) {}
   Status SetAttributes(std::string_view verb, std::string_view path, const nfs4::SetAttrs& attrs);
+  Status RunCompound(const std::string& what, std::shared_ptr<nfs4::Compound> compound);
 
   NfsUrl url_;
   ClientOptions options_;

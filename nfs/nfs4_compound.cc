@@ -114,6 +114,7 @@ const char* OpName(nfs_opnum4 op) {
     case OP_PUTROOTFH: return "PUTROOTFH";
     case OP_PUTFH: return "PUTFH";
     case OP_SAVEFH: return "SAVEFH";
+    case OP_RESTOREFH: return "RESTOREFH";
     case OP_LOOKUP: return "LOOKUP";
     case OP_GETFH: return "GETFH";
     case OP_GETATTR: return "GETATTR";
@@ -209,6 +210,7 @@ Compound& Compound::PutPath(std::string_view export_path, std::string_view path)
   return *this;
 }
 Compound& Compound::SaveFh() { Add(OP_SAVEFH); return *this; }
+Compound& Compound::RestoreFh() { Add(OP_RESTOREFH); return *this; }
 Compound& Compound::GetFh() { Add(OP_GETFH); return *this; }
 Compound& Compound::ReadLink() { Add(OP_READLINK); return *this; }
 

@@ -65,6 +65,7 @@ class Compound {
   Compound& PutPath(std::string_view export_path, std::string_view path);
   Compound& PutFh(const FileHandle& fh);
   Compound& SaveFh();
+  Compound& RestoreFh();
   Compound& Lookup(std::string_view name);
   Compound& GetFh();
   Compound& GetEntryAttrs();  // GETATTR of the attributes in EntryAttrs

@@ -234,10 +234,11 @@ Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
                             bool resuming) {
   nfs::Client& client = *share.client;
   const std::string dir = MetadataStore::VolumeDir(record.path);
+  const uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
   NFSPROV_RETURN_IF_ERROR(MakeParents(client, record.path));
   if (source.kind == ContentSource::Kind::kNone) {
-    Status made = client.Mkdir(dir, 0700);
-    if (!made.ok() && !(resuming && made.code() == StatusCode::kAlreadyExists)) return made;
+    Status made = client.Mkdir(dir, mode, params.uid, params.gid);  // one COMPOUND
+    if (made.ok() || !(resuming && made.code() == StatusCode::kAlreadyExists)) return made;
   } else {
     Result<std::string> from = SourcePath(share, source);
     if (!from.ok()) return from.status();
@@ -248,7 +249,6 @@ Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
     Result<nfs::TreeStats> copied = nfs::CopyTree(client, *from, dir);
     if (!copied.ok()) return copied.status();
   }
-  uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
   NFSPROV_RETURN_IF_ERROR(client.Chmod(dir, mode));
   if (params.uid || params.gid) {
     Result<nfs::FileAttr> attr = client.Stat(dir);

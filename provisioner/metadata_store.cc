@@ -22,7 +22,6 @@ constexpr std::string_view kTrash = "trash";
 constexpr std::string_view kArchive = "archive";
 constexpr std::string_view kRecordSuffix = ".json";
 constexpr uint32_t kPrivateMode = 0700;
-constexpr uint32_t kRecordMode = 0600;
 // Claim retries when the owner releases between our failed symlink and our readlink.
 constexpr int kClaimAttempts = 8;
 
@@ -222,7 +221,7 @@ template <typename Record>
 Result<std::optional<Record>> GetRecord(nfs::Client& client, const std::string& key) {
   Result<std::string> file = RecordFile<Record>(key);
   if (!file.ok()) return file.status();
-  Result<std::string> text = client.ReadFile(*file);
+  Result<std::string> text = client.Readlink(*file);
   if (!text.ok()) {
     if (text.status().code() == StatusCode::kNotFound) return std::optional<Record>();
     return text.status();
@@ -243,7 +242,8 @@ Status PutRecord(MetadataStore& store, const Record& record) {
   Result<std::string> file = RecordFile<Record>(record.key);
   if (!file.ok()) return file.status();
   NFSPROV_RETURN_IF_ERROR(store.EnsureLayout());
-  return store.client().WriteFileAtomic(*file, ToJson(record), kRecordMode);
+  return store.client().ReplaceSymlink(ToJson(record), *file).WithContext(
+      std::string(RecordKind<Record>::kNoun) + " " + record.name);
 }
 
 template <typename Record>
@@ -254,7 +254,7 @@ Status DeleteRecord(nfs::Client& client, const std::string& key) {
 }
 
 // Keys of the "<key>.json" files in one records directory, sorted. Anything else there is not a
-// record: snapshot data directories, and temporary files a crashed WriteFileAtomic left behind.
+// record: snapshot data directories, and temporary links a crashed replace left behind.
 Result<std::vector<std::string>> ListKeys(nfs::Client& client, std::string_view sub) {
   Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(AreaDir(sub));
   if (!entries.ok()) {

@@ -3,6 +3,9 @@
 // Layout, relative to the share root (created 0700 on first use, idempotently):
 //   .nfsprov/volumes/<key>.json     one VolumeRecord per volume (key = KeyForName(CSI name))
 //   .nfsprov/snapshots/<key>.json   one SnapshotRecord per snapshot
+//                                   (records are symlinks whose target is the JSON text: one
+//                                   READLINK reads one, one COMPOUND replaces one atomically;
+//                                   `readlink` shows them; at most 3000 bytes)
 //   .nfsprov/snapshots/<key>/       the snapshot's data (a copy of the volume tree)
 //   .nfsprov/claims/<pathkey>       a symlink whose target is the key of the volume that owns
 //                                   a directory (pathkey = KeyForName(path)); symlink creation
@@ -11,8 +14,9 @@
 //                                   in the background by the Reaper
 //   .nfsprov/archive/<path>.<key>   volumes kept by onDelete=archive (hierarchy preserved)
 //
-// Records are JSON written with Client::WriteFileAtomic (readers see old or new, never a mix) and
-// survive controller restarts and reinstalls: the share is the only state. A record that cannot
+// Records are JSON replaced atomically (Client::ReplaceSymlink: readers see old or new, never a
+// mix) and survive controller restarts and reinstalls: the share is the only state. Regular files
+// would cost an OPEN, WRITE, COMMIT and CLOSE each, serialised per connection (NFSv4 open state). A record that cannot
 // be parsed is INTERNAL naming the file, never silently ignored. Volume directories never
 // contain driver files: databases refuse a non-empty data directory.
 #pragma once

@@ -73,6 +73,12 @@ void WriteLocal(const std::string& local, const std::string& content) {
   std::ofstream(local) << content;
 }
 
+// A record as the store writes it: a symlink whose target is the text.
+void WriteLocalRecord(const std::string& local, const std::string& text) {
+  std::filesystem::remove(local);
+  std::filesystem::create_symlink(text, local);
+}
+
 // Polls `done` every 20 ms until it holds or `limit` passes; returns its last value.
 template <typename Done>
 bool WaitFor(Done done, std::chrono::milliseconds limit = 10s) {
@@ -156,8 +162,10 @@ TEST_F(MetadataStoreTest, VolumeRecordRoundTrip) {
   ASSERT_OK(store_->PutVolume(record));  // creates the layout on first use
   const std::string local = Local("/.nfsprov/volumes/" + record.key + ".json");
   struct stat st;
-  ASSERT_EQ(stat(local.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(lstat(local.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "records are symlinks holding JSON";
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::read_symlink(local, ec).string(), ToJson(record));
 
   auto got = store_->GetVolume(record.key);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -220,7 +228,7 @@ TEST_F(MetadataStoreTest, CorruptRecordIsInternalNamingTheFile) {
   ASSERT_OK(store_->EnsureLayout());
   const std::string key = KeyForName("pv-corrupt");
   const std::string file = "/.nfsprov/volumes/" + key + ".json";
-  WriteLocal(Local(file), "{\"name\": \"pv-corrupt\", ");
+  WriteLocalRecord(Local(file), "{\"name\": \"pv-corrupt\", ");
   auto got = store_->GetVolume(key);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), StatusCode::kInternal);
@@ -229,7 +237,7 @@ TEST_F(MetadataStoreTest, CorruptRecordIsInternalNamingTheFile) {
       << got.status().message();
 
   const std::string snapshot_file = "/.nfsprov/snapshots/" + key + ".json";
-  WriteLocal(Local(snapshot_file), "{\"name\": 7}");
+  WriteLocalRecord(Local(snapshot_file), "{\"name\": 7}");
   auto snapshot = store_->GetSnapshot(key);
   ASSERT_FALSE(snapshot.ok());
   EXPECT_EQ(snapshot.status().code(), StatusCode::kInternal);

@@ -128,6 +128,34 @@ TEST_F(ClientTest, SymlinkReadlinkAndLstatDoNotFollow) {
   EXPECT_EQ(client_->Symlink(std::string_view("a\0b", 3), "/m").code(), StatusCode::kInvalidArgument);
 }
 
+TEST_F(ClientTest, MkdirSetsOwnerAndRefusesOversizedModes) {
+  ASSERT_OK(client_->Mkdir("/owned", 02750, 1001, 2002));
+  struct stat st;
+  ASSERT_EQ(stat(Local("/owned").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 02750u);
+  EXPECT_EQ(st.st_uid, 1001u);
+  EXPECT_EQ(st.st_gid, 2002u);
+  EXPECT_EQ(client_->Mkdir("/bad", 010000).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Mkdir("/", 0755).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(client_->Mkdir("/missing/child", 0755).code(), StatusCode::kNotFound);
+}
+
+TEST_F(ClientTest, SymlinksHoldTextAndReplaceAtomically) {
+  std::string json(2500, 'j');
+  ASSERT_OK(client_->Symlink(json, "/rec"));
+  EXPECT_EQ(client_->Symlink("other", "/rec").code(), StatusCode::kAlreadyExists) << "not exclusive";
+  EXPECT_EQ(client_->Readlink("/rec").value_or(""), json);
+  ASSERT_OK(client_->ReplaceSymlink("{\"v\":2}", "/rec"));
+  EXPECT_EQ(client_->Readlink("/rec").value_or(""), "{\"v\":2}");
+  ASSERT_OK(client_->ReplaceSymlink("fresh", "/new-rec"));  // replacing nothing creates it
+  EXPECT_EQ(client_->Readlink("/new-rec").value_or(""), "fresh");
+  EXPECT_EQ(client_->ReplaceSymlink(std::string(3001, 'x'), "/rec").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Readlink("/rec").value_or(""), "{\"v\":2}") << "a refused replace changed it";
+  auto entries = client_->ReadDir("/");
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(entries->size(), 2u) << "a temporary link was left behind";
+}
+
 TEST_F(ClientTest, StatFsReportsTheFilesystem) {
   auto fs = client_->StatFs("/");
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
