@@ -123,6 +123,12 @@ Result<std::unique_ptr<Client>> Client::Connect(const NfsUrl& url, ClientOptions
 
 Client::~Client() = default;
 
+uint64_t Client::RequestCount() const {
+  uint64_t total = 0;
+  for (const auto& loop : loops_) total += loop->attempts_started();
+  return total;
+}
+
 EventLoop& Client::NextLoop() {
   return *loops_[next_loop_.fetch_add(1, std::memory_order_relaxed) % loops_.size()];
 }

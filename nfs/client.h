@@ -79,6 +79,9 @@ class Client {
   // renames it over `path`: readers see the old or the new content, never a mix.
   Status WriteFileAtomic(std::string_view path, std::string_view data, uint32_t mode = 0644);
 
+  // NFS requests sent so far over all connections (see EventLoop::attempts_started).
+  uint64_t RequestCount() const;
+
   // Loop used for the next call (round robin); tree operations run on it.
   EventLoop& NextLoop();
   Clock::time_point Deadline() const { return Clock::now() + options_.call_timeout; }

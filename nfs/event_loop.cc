@@ -221,6 +221,7 @@ void EventLoop::StartNextOpenStateCall() {
 
 void EventLoop::Start(const std::shared_ptr<Call>& call) {
   ++call->attempts;
+  attempts_started_.fetch_add(1, std::memory_order_relaxed);
   call->running = true;
   call->where = in_flight_.insert(in_flight_.end(), call);
   uint64_t generation = generation_;

@@ -14,6 +14,7 @@
 // after a retry accordingly). A call still in flight at its deadline finishes with ETIMEDOUT.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <list>
@@ -58,6 +59,9 @@ class EventLoop {
   // Thread-safe: runs fn on the loop thread soon, in posting order.
   void Post(std::function<void()> fn);
   bool InLoopThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Attempts started on this connection so far (one NFS request each, except composite file
+  // reads and writes): for benchmarks and metrics. Thread-safe.
+  uint64_t attempts_started() const { return attempts_started_.load(std::memory_order_relaxed); }
   const NfsUrl& url() const { return url_; }
 
   // Loop thread only. Runs `attempt` (again after reconnects) until it succeeds, fails with a
@@ -121,6 +125,7 @@ class EventLoop {
   std::function<void(Status)> on_first_connect_;
 
   // Cross-thread state.
+  std::atomic<uint64_t> attempts_started_{0};
   std::mutex mu_;
   std::vector<std::function<void()>> posted_;
   bool stop_ = false;

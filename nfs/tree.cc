@@ -628,7 +628,7 @@ Result<TreeStats> CopyTree(Client& client, std::string_view from, std::string_vi
     return FailedPrecondition("copy source " + src + " is not a directory");
 
   NFSPROV_RETURN_IF_ERROR(client.Mkdir(dst, 0700));
-  std::string staging_name = ".nfsprov-staging-" + RandomSuffix();
+  std::string staging_name = std::string(kCopyStagingPrefix) + RandomSuffix();
   std::string staging_path = dst + "/" + staging_name;
   NFSPROV_RETURN_IF_ERROR(client.Mkdir(staging_path, 0700));
   Result<RootInfo> target = LookupRoot(client, loop, dst);

@@ -27,6 +27,10 @@
 
 namespace nfsprov::nfs {
 
+// CopyTree keeps a directory with this name prefix inside the destination until the copy is
+// complete: its presence marks a partial copy.
+inline constexpr std::string_view kCopyStagingPrefix = ".nfsprov-staging-";
+
 struct TreeOptions {
   int max_in_flight = 64;
 };

@@ -71,6 +71,19 @@ std::string Nonce() {
   return buf;
 }
 
+// Removes what an interrupted copy left at `dir`: only a directory carrying the copy engine's
+// staging marker. Missing: nothing to do. Anything else: ALREADY_EXISTS, untouched.
+Status ClearPartialCopy(nfs::Client& client, const std::string& dir, const std::string& path) {
+  Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(dir);
+  if (!entries.ok()) return entries.status().code() == StatusCode::kNotFound ? Status() : entries.status();
+  bool partial = std::any_of(entries->begin(), entries->end(), [](const nfs::DirEntry& e) {
+    return e.name.starts_with(nfs::kCopyStagingPrefix);
+  });
+  if (!partial) return AlreadyExists("directory " + path + " exists and is not a partial copy made by this driver");
+  Result<nfs::TreeStats> cleared = nfs::RemoveTree(client, dir);
+  return cleared.status();
+}
+
 // Creates every missing parent directory of `path` (relative) with mode 0755.
 Status MakeParents(nfs::Client& client, const std::string& path) {
   std::size_t slash = 0;
@@ -211,7 +224,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   }
   Status populated = Populate(*share, record, params, args.source, resuming);
   if (!populated.ok()) {
-    if (populated.code() == StatusCode::kAlreadyExists && !resuming) {
+    if (populated.code() == StatusCode::kAlreadyExists) {
       // The directory was there before us: never share it silently (data loss waits there).
       NFSPROV_RETURN_IF_ERROR(store.Release(record.path, key));
       NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
@@ -227,8 +240,10 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
 }
 
 // Creates the volume directory (empty, or as a copy of the content source) and gives it its mode
-// and owner. A fresh creation that finds the directory present gives ALREADY_EXISTS; a resumed
-// one owns it (the claim was taken first) and redoes what may be unfinished.
+// and owner. A directory already there gives ALREADY_EXISTS, except on a resumed creation when
+// it is provably ours or harmless: empty (for an empty volume), or a partial copy marked by the
+// copy engine's staging directory (for a content source). Foreign data is never adopted or
+// removed, whatever instant an earlier attempt crashed at.
 Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
                             const VolumeParams& params, const ContentSource& source,
                             bool resuming) {
@@ -239,13 +254,13 @@ Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
   if (source.kind == ContentSource::Kind::kNone) {
     Status made = client.Mkdir(dir, mode, params.uid, params.gid);  // one COMPOUND
     if (made.ok() || !(resuming && made.code() == StatusCode::kAlreadyExists)) return made;
+    Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(dir);
+    if (!entries.ok()) return entries.status();
+    if (!entries->empty()) return AlreadyExists("directory " + record.path + " is not empty");
   } else {
     Result<std::string> from = SourcePath(share, source);
     if (!from.ok()) return from.status();
-    if (resuming) {
-      Result<nfs::TreeStats> cleared = nfs::RemoveTree(client, dir);  // a partial copy
-      if (!cleared.ok()) return cleared.status();
-    }
+    if (resuming) NFSPROV_RETURN_IF_ERROR(ClearPartialCopy(client, dir, record.path));
     Result<nfs::TreeStats> copied = nfs::CopyTree(client, *from, dir);
     if (!copied.ok()) return copied.status();
   }
