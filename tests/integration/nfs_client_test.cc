@@ -1,5 +1,6 @@
 // nfs::Client against a real nfs-ganesha: every operation, its errors, reconnects.
 #include "nfs/client.h"
+#include "nfs/tree.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -253,6 +254,39 @@ TEST(ClientConnectTest, BadUrlAndClosedPort) {
   ASSERT_FALSE(client.ok());
   EXPECT_EQ(client.status().code(), StatusCode::kUnavailable) << client.status().ToString();
   EXPECT_NE(client.status().message().find("127.0.0.1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace nfsprov::nfs
+
+namespace nfsprov::nfs {
+namespace {
+
+// Path-based calls over NFSv3 (needs rpcbind, which the fixture starts when it can).
+TEST(ClientV3Test, PathOperationsWorkOverNfsV3) {
+  testing::GaneshaOptions options;
+  options.enable_v3 = true;
+  auto server = testing::GaneshaServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  if (!(*server)->V3Available()) GTEST_SKIP() << "rpcbind cannot run here";
+  auto client = Client::Connect((*server)->UrlV3());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  Client& c = **client;
+  EXPECT_EQ(c.url().version, 3);
+  ASSERT_TRUE(c.Mkdir("/v3", 02750).ok());
+  auto attr = c.Stat("/v3");
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(attr->mode, 02750u);
+  ASSERT_TRUE(c.WriteFileAtomic("/v3/f", "over v3", 0640).ok());
+  EXPECT_EQ(c.ReadFile("/v3/f").value_or(""), "over v3");
+  ASSERT_TRUE(c.ReplaceSymlink("record", "/v3/rec").ok());
+  EXPECT_EQ(c.Readlink("/v3/rec").value_or(""), "record");
+  auto entries = c.ReadDir("/v3");
+  ASSERT_TRUE(entries.ok());
+  EXPECT_EQ(entries->size(), 2u);
+  EXPECT_EQ(c.Mkdir("/v3", 0755).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(RemoveTree(c, "/v3").status().code(), StatusCode::kUnimplemented)
+      << "the tree engine is NFSv4-only and must say so";
 }
 
 }  // namespace
