@@ -229,6 +229,10 @@ TEST_F(ControllerE2E, ExistingDirectoryIsNeverSharedSilently) {
   EXPECT_NE(s.error_message().find("belongs to no volume"), std::string::npos) << s.error_message();
   EXPECT_TRUE(fs::exists(Local("pvc-b/precious")));
 
+  // An empty directory is someone's too: refused, not adopted.
+  fs::create_directories(Local("pvc-empty"));
+  EXPECT_EQ(Create(CreateRequest("pvc-empty")).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
   // Two names whose templates render to one path: the second is refused, the first keeps it.
   ASSERT_TRUE(Create(CreateRequest("pvc-c", {{"subDir", "shared-path"}})).ok());
   EXPECT_EQ(Create(CreateRequest("pvc-d", {{"subDir", "shared-path"}})).error_code(),

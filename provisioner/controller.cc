@@ -71,17 +71,24 @@ std::string Nonce() {
   return buf;
 }
 
-// Removes what an interrupted copy left at `dir`: only a directory carrying the copy engine's
-// staging marker. Missing: nothing to do. Anything else: ALREADY_EXISTS, untouched.
-Status ClearPartialCopy(nfs::Client& client, const std::string& dir, const std::string& path) {
+// Whether the directory at `dir` is this volume's own leftover: from an earlier attempt that
+// crashed, or from a request whose reply a server restart lost (its retry then sees EEXIST).
+// Ours means created no earlier than the volume's record (both times from the server's clock;
+// the record is always written first) and either empty or a partial copy still carrying the copy
+// engine's staging directory. A foreign directory is older, or holds data: never ours.
+Result<bool> IsOwnLeftover(nfs::Client& client, const std::string& dir, const std::string& key) {
+  Result<nfs::FileAttr> made = client.Lstat(dir);
+  if (!made.ok()) return made.status();
+  Result<nfs::FileAttr> recorded = client.Lstat(MetadataStore::VolumeRecordPath(key));
+  if (!recorded.ok()) return recorded.status();
+  auto when = [](const nfs::Timestamp& t) { return std::make_pair(t.seconds, t.nanoseconds); };
+  if (made->type != nfs::FileType::kDirectory || when(made->ctime) < when(recorded->ctime)) return false;
   Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(dir);
-  if (!entries.ok()) return entries.status().code() == StatusCode::kNotFound ? Status() : entries.status();
-  bool partial = std::any_of(entries->begin(), entries->end(), [](const nfs::DirEntry& e) {
-    return e.name.starts_with(nfs::kCopyStagingPrefix);
-  });
-  if (!partial) return AlreadyExists("directory " + path + " exists and is not a partial copy made by this driver");
-  Result<nfs::TreeStats> cleared = nfs::RemoveTree(client, dir);
-  return cleared.status();
+  if (!entries.ok()) return entries.status();
+  return entries->empty() ||
+         std::any_of(entries->begin(), entries->end(), [](const nfs::DirEntry& e) {
+           return e.name.starts_with(nfs::kCopyStagingPrefix);
+         });
 }
 
 // Creates every missing parent directory of `path` (relative) with mode 0755.
@@ -222,7 +229,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     return AlreadyExists("directory " + record.path + " on " + params.share.Url().Display() +
                          " already belongs to another volume (key " + *owner + ")");
   }
-  Status populated = Populate(*share, record, params, args.source, resuming);
+  Status populated = Populate(*share, record, params, args.source);
   if (!populated.ok()) {
     if (populated.code() == StatusCode::kAlreadyExists) {
       // The directory was there before us: never share it silently (data loss waits there).
@@ -240,28 +247,33 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
 }
 
 // Creates the volume directory (empty, or as a copy of the content source) and gives it its mode
-// and owner. A directory already there gives ALREADY_EXISTS, except on a resumed creation when
-// it is provably ours or harmless: empty (for an empty volume), or a partial copy marked by the
-// copy engine's staging directory (for a content source). Foreign data is never adopted or
-// removed, whatever instant an earlier attempt crashed at.
+// and owner. A directory already there is adopted only when it is provably this volume's own
+// leftover (IsOwnLeftover); otherwise ALREADY_EXISTS and it is left untouched.
 Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
-                            const VolumeParams& params, const ContentSource& source,
-                            bool resuming) {
+                            const VolumeParams& params, const ContentSource& source) {
   nfs::Client& client = *share.client;
   const std::string dir = MetadataStore::VolumeDir(record.path);
   const uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
   NFSPROV_RETURN_IF_ERROR(MakeParents(client, record.path));
+  auto refuse_unless_own = [&](const Status& exists) -> Status {
+    Result<bool> own = IsOwnLeftover(client, dir, record.key);
+    if (!own.ok()) return own.status();
+    return *own ? Status() : exists;
+  };
   if (source.kind == ContentSource::Kind::kNone) {
     Status made = client.Mkdir(dir, mode, params.uid, params.gid);  // one COMPOUND
-    if (made.ok() || !(resuming && made.code() == StatusCode::kAlreadyExists)) return made;
-    Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(dir);
-    if (!entries.ok()) return entries.status();
-    if (!entries->empty()) return AlreadyExists("directory " + record.path + " is not empty");
+    if (made.ok() || made.code() != StatusCode::kAlreadyExists) return made;
+    NFSPROV_RETURN_IF_ERROR(refuse_unless_own(made));
   } else {
     Result<std::string> from = SourcePath(share, source);
     if (!from.ok()) return from.status();
-    if (resuming) NFSPROV_RETURN_IF_ERROR(ClearPartialCopy(client, dir, record.path));
     Result<nfs::TreeStats> copied = nfs::CopyTree(client, *from, dir);
+    if (!copied.ok() && copied.status().code() == StatusCode::kAlreadyExists) {
+      NFSPROV_RETURN_IF_ERROR(refuse_unless_own(copied.status()));
+      Result<nfs::TreeStats> cleared = nfs::RemoveTree(client, dir);  // our partial copy
+      if (!cleared.ok()) return cleared.status();
+      copied = nfs::CopyTree(client, *from, dir);
+    }
     if (!copied.ok()) return copied.status();
   }
   NFSPROV_RETURN_IF_ERROR(client.Chmod(dir, mode));

@@ -121,7 +121,7 @@ class Controller {
   Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
                               const std::string& key, const std::string& id);
   Status Populate(ShareHandle& share, const VolumeRecord& record, const VolumeParams& params,
-                  const ContentSource& source, bool resuming);
+                  const ContentSource& source);
   Volume ToVolume(const ShareRef& share, const std::string& id, const VolumeRecord& record);
   Result<std::string> SourcePath(ShareHandle& share, const ContentSource& source);
   template <typename T>

@@ -307,6 +307,11 @@ std::string MetadataStore::SnapshotDataDir(const std::string& key) {
   return KeyedPath(kSnapshots, key, "").value_or("");
 }
 
+std::string MetadataStore::VolumeRecordPath(const std::string& key) {
+  Result<std::string> file = RecordFile<VolumeRecord>(key);
+  return file.ok() ? *file : std::string();
+}
+
 std::string MetadataStore::TrashDir() { return AreaDir(kTrash); }
 
 std::string MetadataStore::ArchivePath(const std::string& relative_path, const std::string& key) {

@@ -74,6 +74,7 @@ class MetadataStore {
   // "", which every Client call rejects with INVALID_ARGUMENT. Paths from records read or
   // written by this store are always valid: PutVolume and the parser check them.
   static std::string VolumeDir(const std::string& relative_path);  // "/" + path
+  static std::string VolumeRecordPath(const std::string& key);  // "" for an invalid key
   static std::string SnapshotDataDir(const std::string& key);
   static std::string TrashDir();
   static std::string ArchivePath(const std::string& relative_path, const std::string& key);

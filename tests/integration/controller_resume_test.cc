@@ -2,6 +2,7 @@
 // never a foreign directory with data in it.
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -64,6 +65,14 @@ TEST_F(ControllerResumeTest, AdoptsAnEmptyDirectory) {
   auto volume = controller_->CreateVolume(Args("pv-empty"));
   ASSERT_TRUE(volume.ok()) << volume.status().ToString();
   EXPECT_EQ(volume->record.state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, RefusesAnEmptyDirectoryOlderThanItsRecord) {
+  fs::create_directory(Local("pv-older"));  // someone's empty directory, there before the volume
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  LeaveCrashedCreation("pv-older");
+  EXPECT_EQ(controller_->CreateVolume(Args("pv-older")).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(fs::is_directory(Local("pv-older")));
 }
 
 TEST_F(ControllerResumeTest, RefusesAForeignDirectoryWithData) {
