@@ -33,6 +33,7 @@ test-asan: deps
 # Benchmarks: JSON lines, each comparison measured against its baseline in the same run.
 bench: build
 	$(BUILD_DIR)/bench/nfsprov_bench
+	$(BUILD_DIR)/bench/nfsprov_controller_bench
 
 # The controller end to end against an embedded nfs-ganesha, step by step (leaves nothing running).
 demo: build

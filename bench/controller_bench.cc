@@ -1,0 +1,455 @@
+// make bench: what one CSI volume costs through `nfsprov controller`, against the NFS server's own
+// limits, all measured in the same run against one nfs-ganesha on loopback.
+//
+// Prints one JSON line per measurement on stdout (logs go to stderr): {"name","unit","value"}
+// and, for comparisons, "baseline", "baseline_value" and "ratio" (> 1 means we are better;
+// baseline/value for latencies).
+//  1. nfs.raw_*: raw handle-based CREATE(NF4DIR) COMPOUNDs on one connection, 64 in flight
+//     (the most directories/s the server makes) and 1 in flight (one MKDIR round trip);
+//  2. controller.{create,delete}_volume.*: CreateVolume/s and DeleteVolume/s over the gRPC
+//     socket of a real `nfsprov controller` child, from 1 caller and from 64 concurrent callers
+//     (threads with their own stub on one channel, like the sidecar's workers), vs raw MKDIR/s;
+//  3. controller.create_volume_latency_*: CreateVolume latency at 1 caller, vs raw MKDIR p50;
+//  4. controller.*_nfs_requests: NFS requests one CreateVolume / DeleteVolume sends, counted
+//     in process with the domain Controller (its reaper stopped so that only the call counts);
+//  5. controller.delete_100k_file_volume_latency: DeleteVolume of a 100,000-file volume vs an
+//     empty one (the call is a rename into the trash, so size should not matter), and the
+//     background reap of those files.
+// Each timed phase starts with an empty trash, so no reaper backlog from an earlier phase runs
+// under it. The log says how much CPU nfs-ganesha, the driver and the callers used in each
+// throughput phase: on 2 cores that shows which of them was the limit.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <latch>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "bench/raw_nfs.h"
+#include "csi/csi.grpc.pb.h"
+#include "e2e/driver_process.h"
+#include "nfs/client.h"
+#include "nfs/tree.h"
+#include "provisioner/controller.h"
+#include "tests/support/ganesha_server.h"
+#include "tests/support/local_tree.h"
+
+namespace nfsprov::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Seconds = std::chrono::duration<double>;
+using Stub = ::csi::v1::Controller::Stub;
+
+// ---- output and failure --------------------------------------------------------------------
+
+void Emit(const std::string& name, const std::string& unit, double value) {
+  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f}\n", name.c_str(), unit.c_str(), value);
+  std::fflush(stdout);
+}
+
+// The ratio is the caller's: it depends on whether higher is better and on the goal's shape.
+void EmitVs(const std::string& name, const std::string& unit, double value,
+            const std::string& baseline, double baseline_value, double ratio) {
+  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f,\"baseline\":\"%s\","
+              "\"baseline_value\":%.3f,\"ratio\":%.3f}\n",
+              name.c_str(), unit.c_str(), value, baseline.c_str(), baseline_value, ratio);
+  std::fflush(stdout);
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "controller bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Must(const Status& s) {
+  if (!s.ok()) Die(s.ToString());
+}
+
+template <typename T>
+T Must(Result<T> r) {
+  if (!r.ok()) Die(r.status().ToString());
+  return std::move(r).value();
+}
+
+void Check(const grpc::Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + s.error_message());
+}
+
+// ---- small helpers ---------------------------------------------------------------------------
+
+// Nearest-rank percentile (q in (0, 1]).
+double Percentile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(values.size())));
+  return values[std::max<std::size_t>(rank, 1) - 1];
+}
+
+double Ms(double seconds) { return seconds * 1000.0; }
+
+double Timed(const std::function<void()>& fn) {
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  return Seconds(std::chrono::steady_clock::now() - start).count();
+}
+
+// StorageClass parameters of every volume in this run: the test share, default subDir (the
+// volume name), onDelete=delete.
+std::map<std::string, std::string> VolumeParameters(const testing::GaneshaServer& server) {
+  return {{"server", "127.0.0.1"}, {"share", "/export"}, {"port", std::to_string(server.port())}};
+}
+
+// Waits until the share's trash is empty (read locally: cheap, and no extra load on the server);
+// returns the seconds waited.
+double WaitForEmptyTrash(const testing::GaneshaServer& server) {
+  constexpr auto kLimit = std::chrono::seconds(120);
+  const fs::path trash = server.export_dir() + "/.nfsprov/trash";
+  const auto start = std::chrono::steady_clock::now();
+  while (true) {
+    std::error_code ec;
+    if (fs::is_empty(trash, ec) || ec) return Seconds(std::chrono::steady_clock::now() - start).count();
+    if (std::chrono::steady_clock::now() - start > kLimit) Die("trash not empty after 120 s");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// ---- 1. the server's raw limits ------------------------------------------------------------
+
+struct RawMkdir {
+  double per_second = 0;  // 64 in flight
+  double p50_s = 0;       // 1 in flight: one round trip
+};
+
+// Runs `n` raw MKDIRs into a fresh directory `dir` with `window` in flight, then removes it.
+PipelineRun RawMkdirRun(testing::GaneshaServer& server, nfs::Client& client, const std::string& dir,
+                        int n, int window) {
+  if (mkdir((server.export_dir() + dir).c_str(), 0755) != 0) Die("mkdir " + dir);
+  const nfs::nfs4::FileHandle parent = Must(HandleOf(client, dir));
+  PipelineRun run = Must(RunPipelined(client.NextLoop(), n, window, MkdirUnder(parent)));
+  Must(nfs::RemoveTree(client, dir));  // leaves the server's cache to what comes next
+  return run;
+}
+
+RawMkdir MeasureRawMkdir(testing::GaneshaServer& server) {
+  spdlog::info("raw MKDIR: 64 in flight, then 1 in flight");
+  nfs::ClientOptions options;
+  options.call_timeout = std::chrono::minutes(2);
+  std::unique_ptr<nfs::Client> client = Must(nfs::Client::Connect(server.Url(), options));
+  RawMkdir raw;
+  raw.per_second = RawMkdirRun(server, *client, "/raw_mkdir_pipelined", 20000, 64).PerSecond();
+  Emit("nfs.raw_pipelined_mkdir", "ops/s", raw.per_second);
+  raw.p50_s = Percentile(RawMkdirRun(server, *client, "/raw_mkdir_sequential", 2000, 1).latencies_s, 0.5);
+  Emit("nfs.raw_mkdir_round_trip_p50", "ms", Ms(raw.p50_s));
+  return raw;
+}
+
+// ---- 4. NFS requests per call, in process ----------------------------------------------------
+
+void CountNfsRequests(const testing::GaneshaServer& server) {
+  spdlog::info("NFS requests per call, in process");
+  const ShareRef share{"127.0.0.1", "/export", server.port(), "4"};
+  ControllerOptions options;
+  options.shares = {share};
+  Controller controller(options);
+  const std::map<std::string, std::string> parameters = VolumeParameters(server);
+  // The first call connects and makes the share's .nfsprov layout: not what a call costs.
+  const Volume warm_up = Must(controller.CreateVolume({"rpc-count-warm-up", {}, parameters, {}}));
+  ShareHandle handle = Must(controller.shares().Get(share));
+  // The reaper's rounds (woken by DeleteVolume) use the same client and would be counted.
+  // The driver's own reaper empties this trash later.
+  handle.reaper->Stop();
+  nfs::Client& client = *handle.client;
+
+  const uint64_t before = client.RequestCount();
+  const Volume volume = Must(controller.CreateVolume({"rpc-count", {}, parameters, {}}));
+  const uint64_t created = client.RequestCount();
+  Must(controller.DeleteVolume(volume.id));
+  const uint64_t deleted = client.RequestCount();
+  Emit("controller.create_volume_nfs_requests", "requests", static_cast<double>(created - before));
+  Emit("controller.delete_volume_nfs_requests", "requests", static_cast<double>(deleted - created));
+  Must(controller.DeleteVolume(warm_up.id));
+}
+
+// ---- the controller over its socket ----------------------------------------------------------
+
+grpc::Status CreateVolume(Stub& stub, const testing::GaneshaServer& server, const std::string& name,
+                          ::csi::v1::Volume* out) {
+  ::csi::v1::CreateVolumeRequest request;
+  request.set_name(name);
+  ::csi::v1::VolumeCapability* capability = request.add_volume_capabilities();
+  capability->mutable_mount();
+  capability->mutable_access_mode()->set_mode(
+      ::csi::v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER);
+  for (const auto& [key, value] : VolumeParameters(server)) (*request.mutable_parameters())[key] = value;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ::csi::v1::CreateVolumeResponse response;
+  grpc::Status s = stub.CreateVolume(&ctx, request, &response);
+  *out = response.volume();
+  return s;
+}
+
+grpc::Status DeleteVolume(Stub& stub, const std::string& id) {
+  ::csi::v1::DeleteVolumeRequest request;
+  request.set_volume_id(id);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ::csi::v1::DeleteVolumeResponse response;
+  return stub.DeleteVolume(&ctx, request, &response);
+}
+
+::csi::v1::Volume MustCreate(Stub& stub, const testing::GaneshaServer& server, const std::string& name) {
+  ::csi::v1::Volume volume;
+  Check(CreateVolume(stub, server, name, &volume), "CreateVolume " + name);
+  return volume;
+}
+
+double TimedDelete(Stub& stub, const std::string& id) {
+  return Timed([&] { Check(DeleteVolume(stub, id), "DeleteVolume " + id); });
+}
+
+// The first calls connect the driver to the share (and start its reaper, which empties what the
+// in-process controller left in the trash); none of that belongs to a measurement.
+void WarmUp(Stub& stub, const testing::GaneshaServer& server) {
+  for (int i = 0; i < 8; ++i) {
+    ::csi::v1::Volume volume = MustCreate(stub, server, "warm-up-" + std::to_string(i));
+    Check(DeleteVolume(stub, volume.volume_id()), "DeleteVolume warm-up");
+  }
+}
+
+// ---- 2 and 3. throughput and latency through the socket ------------------------------------
+
+struct CallerRun {
+  double seconds = 0;               // all callers released to the last one done
+  std::vector<double> latencies_s;  // per call, by call index
+  double PerSecond() const { return static_cast<double>(latencies_s.size()) / seconds; }
+};
+
+// Call `index` (in [0, callers * per_caller)) is made by caller index / per_caller.
+using Call = std::function<grpc::Status(Stub& stub, std::size_t index)>;
+
+// Runs the calls on `callers` threads, each with its own stub on the one channel, released
+// together once all are ready. Dies on the first failed call after all have finished.
+CallerRun RunCallers(const std::shared_ptr<grpc::Channel>& channel, int callers, int per_caller,
+                     const Call& call) {
+  const auto total = static_cast<std::size_t>(callers) * static_cast<std::size_t>(per_caller);
+  CallerRun run;
+  run.latencies_s.resize(total);
+  std::mutex mu;
+  std::string first_error;
+  std::latch ready(callers), go(1);
+  std::vector<std::thread> threads;
+  for (int caller = 0; caller < callers; ++caller) {
+    threads.emplace_back([&, caller] {
+      std::unique_ptr<Stub> stub = ::csi::v1::Controller::NewStub(channel);
+      ready.count_down();
+      go.wait();
+      for (int i = 0; i < per_caller; ++i) {
+        const std::size_t index = static_cast<std::size_t>(caller * per_caller + i);
+        grpc::Status s;
+        run.latencies_s[index] = Timed([&] { s = call(*stub, index); });
+        if (s.ok()) continue;
+        std::lock_guard lock(mu);
+        if (first_error.empty()) first_error = s.error_message();
+      }
+    });
+  }
+  ready.wait();
+  run.seconds = Timed([&] {
+    go.count_down();
+    for (std::thread& t : threads) t.join();
+  });
+  if (!first_error.empty()) Die("call failed: " + first_error);
+  return run;
+}
+
+struct Phase {
+  std::string tag;  // suffix of the measurement names
+  int callers;
+  int per_caller;
+  std::vector<std::string> volume_ids;  // what its creates made, for its deletes
+};
+
+// What the socket phases run against.
+struct Rig {
+  const testing::GaneshaServer& server;
+  std::shared_ptr<grpc::Channel> channel;
+  int driver_pid;
+};
+
+// CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // utime and stime are fields 14 and 15; field 3 starts after the ") " that ends the name.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skipped;
+  for (int field = 3; field < 14; ++field) fields >> skipped;
+  long long user = 0, system = 0;
+  fields >> user >> system;
+  return static_cast<double>(user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Runs one phase and logs who used the CPU meanwhile: on 2 cores this tells whether the server,
+// the driver or the callers were the limit.
+CallerRun Observed(const Rig& rig, const std::string& what, const std::function<CallerRun()>& phase) {
+  const int pids[] = {rig.server.pid(), rig.driver_pid, getpid()};
+  double before[3], after[3];
+  for (int i = 0; i < 3; ++i) before[i] = CpuSeconds(pids[i]);
+  CallerRun run = phase();
+  for (int i = 0; i < 3; ++i) after[i] = CpuSeconds(pids[i]);
+  spdlog::info("{}: {:.2f} s; CPU seconds used by nfs-ganesha {:.2f}, nfsprov {:.2f}, callers {:.2f}",
+               what, run.seconds, after[0] - before[0], after[1] - before[1], after[2] - before[2]);
+  return run;
+}
+
+std::string Describe(const std::string& call, const Phase& phase) {
+  return call + " x " + std::to_string(phase.callers * phase.per_caller) + " from " +
+         std::to_string(phase.callers) + " callers";
+}
+
+CallerRun CreatePhase(const Rig& rig, Phase& phase) {
+  WaitForEmptyTrash(rig.server);
+  phase.volume_ids.resize(static_cast<std::size_t>(phase.callers * phase.per_caller));
+  return Observed(rig, Describe("CreateVolume", phase), [&] {
+    return RunCallers(rig.channel, phase.callers, phase.per_caller, [&](Stub& stub, std::size_t index) {
+      ::csi::v1::Volume volume;
+      grpc::Status s =
+          CreateVolume(stub, rig.server, "pvc-" + phase.tag + "-" + std::to_string(index), &volume);
+      phase.volume_ids[index] = volume.volume_id();
+      return s;
+    });
+  });
+}
+
+CallerRun DeletePhase(const Rig& rig, const Phase& phase) {
+  WaitForEmptyTrash(rig.server);
+  return Observed(rig, Describe("DeleteVolume", phase), [&] {
+    return RunCallers(rig.channel, phase.callers, phase.per_caller, [&](Stub& stub, std::size_t index) {
+      return DeleteVolume(stub, phase.volume_ids[index]);
+    });
+  });
+}
+
+// Emits CreateVolume/s and DeleteVolume/s at 1 and 64 callers; returns the 1-caller creates.
+CallerRun ThroughputBenchmarks(const Rig& rig, const RawMkdir& raw) {
+  std::vector<Phase> phases = {{"1_caller", 1, 320, {}}, {"64_callers", 64, 32, {}}};
+  CallerRun one_caller_creates;
+  for (Phase& phase : phases) {
+    CallerRun run = CreatePhase(rig, phase);
+    EmitVs("controller.create_volume." + phase.tag, "ops/s", run.PerSecond(), "raw_pipelined_mkdir",
+           raw.per_second, run.PerSecond() / raw.per_second);
+    if (phase.callers == 1) one_caller_creates = std::move(run);
+  }
+  for (const Phase& phase : phases) {
+    CallerRun run = DeletePhase(rig, phase);
+    EmitVs("controller.delete_volume." + phase.tag, "ops/s", run.PerSecond(), "raw_pipelined_mkdir",
+           raw.per_second, run.PerSecond() / raw.per_second);
+  }
+  return one_caller_creates;
+}
+
+void LatencyBenchmarks(const CallerRun& one_caller_creates, const RawMkdir& raw) {
+  const double p50 = Percentile(one_caller_creates.latencies_s, 0.5);
+  const double p99 = Percentile(one_caller_creates.latencies_s, 0.99);
+  const double budget = 6 * raw.p50_s;  // the goal: a create within 6 raw MKDIR round trips
+  EmitVs("controller.create_volume_latency_p50", "ms", Ms(p50), "6_raw_mkdir_round_trips",
+         Ms(budget), budget / p50);
+  Emit("controller.create_volume_latency_p99", "ms", Ms(p99));
+  Emit("controller.create_volume_p50_in_raw_mkdir_round_trips", "round_trips", p50 / raw.p50_s);
+}
+
+// ---- 5. deleting a big volume ------------------------------------------------------------------
+
+testing::TreeShape HundredThousandFiles() {
+  testing::TreeShape shape;  // the root and 99 subdirectories, 1000 empty files in each
+  shape.fanout_dirs = 99;
+  shape.levels = 1;
+  shape.files_per_dir = 1000;
+  shape.file_bytes = 0;
+  return shape;
+}
+
+// Median DeleteVolume latency of `tries` empty volumes, each deleted with an idle reaper.
+double EmptyVolumeDeleteLatency(Stub& stub, const testing::GaneshaServer& server, int tries) {
+  std::vector<double> latencies;
+  for (int i = 0; i < tries; ++i) {
+    ::csi::v1::Volume volume = MustCreate(stub, server, "pvc-empty-" + std::to_string(i));
+    WaitForEmptyTrash(server);
+    latencies.push_back(TimedDelete(stub, volume.volume_id()));
+  }
+  return Percentile(latencies, 0.5);
+}
+
+void BigVolumeDeleteBenchmark(Stub& stub, const testing::GaneshaServer& server) {
+  spdlog::info("DeleteVolume of empty volumes");
+  const double empty_s = EmptyVolumeDeleteLatency(stub, server, 3);
+
+  ::csi::v1::Volume big = MustCreate(stub, server, "pvc-100k-files");
+  spdlog::info("filling a volume with 100,000 files (locally)");
+  const std::string data = server.export_dir() + "/" + big.volume_context().at("subDir") + "/data";
+  const testing::TreeCount count = Must(testing::MakeTree(data, HundredThousandFiles()));
+  if (count.files != 100000) Die("made " + std::to_string(count.files) + " files, not 100,000");
+  WaitForEmptyTrash(server);
+  spdlog::info("DeleteVolume of the 100,000-file volume, then its reap");
+  const double big_s = TimedDelete(stub, big.volume_id());
+  const double reap_s = WaitForEmptyTrash(server);  // from the call's return until all is gone
+
+  // Goal: the big one within 2x the empty one.
+  EmitVs("controller.delete_100k_file_volume_latency", "ms", Ms(big_s), "empty_volume_delete_latency",
+         Ms(empty_s), 2 * empty_s / big_s);
+  Emit("controller.reap_100k_files", "s", reap_s);
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+// A private directory for the driver's socket and log, removed at the end.
+std::string MakeWorkDir() {
+  std::string dir = (fs::temp_directory_path() / "nfsprov-controller-bench-XXXXXX").string();
+  if (mkdtemp(dir.data()) == nullptr) Die("mkdtemp " + dir);
+  return dir;
+}
+
+int Main() {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));  // stdout carries the JSON
+  std::unique_ptr<testing::GaneshaServer> server = Must(testing::GaneshaServer::Start());
+  const RawMkdir raw = MeasureRawMkdir(*server);
+  CountNfsRequests(*server);
+
+  const std::string work_dir = MakeWorkDir();
+  std::unique_ptr<e2e::DriverProcess> driver = Must(e2e::DriverProcess::Start(
+      {"controller", "--share", server->Url()}, work_dir + "/csi.sock"));
+  const std::shared_ptr<grpc::Channel> channel = driver->Channel();
+  std::unique_ptr<Stub> stub = ::csi::v1::Controller::NewStub(channel);
+  spdlog::info("controller serving {}; warming up", driver->socket_path());
+  WarmUp(*stub, *server);
+
+  const CallerRun one_caller_creates = ThroughputBenchmarks({*server, channel, driver->pid()}, raw);
+  LatencyBenchmarks(one_caller_creates, raw);
+  BigVolumeDeleteBenchmark(*stub, *server);
+
+  Must(driver->Stop());
+  fs::remove_all(work_dir);
+  spdlog::info("done");
+  return 0;
+}
+
+}  // namespace
+}  // namespace nfsprov::bench
+
+int main() { return nfsprov::bench::Main(); }
