@@ -55,10 +55,7 @@ Status ValidateName(std::string_view what, const std::string& name) {
 // A record's path must be what ParseVolumeParams would accept; anything else means the record
 // was tampered with, and the directory is left alone.
 Status CheckRecordPath(const VolumeRecord& record) {
-  Status s = nfs::ValidateRelativePath(record.path);
-  if (s.ok() && (record.path == kMetadataDir || record.path.starts_with(std::string(kMetadataDir) + "/")))
-    s = InvalidArgument("path is inside the driver's metadata area");
-  if (!s.ok())
+  if (Status s = ValidateVolumePath(record.path); !s.ok())
     return Internal("volume record " + record.key + " has an unsafe path (" + s.message() +
                     "); refusing to touch it");
   return Status();

@@ -46,21 +46,10 @@ Result<std::string> KeyedPath(std::string_view sub, std::string_view key,
   return nfs::JoinUnderRoot(AreaDir(sub), std::string(key) + std::string(suffix));
 }
 
-// A volume directory is a valid relative path outside the driver's own area: a record pointing
-// into .nfsprov would let DeleteVolume move the metadata itself into the trash.
-Status CheckVolumePath(std::string_view path) {
-  NFSPROV_RETURN_IF_ERROR(nfs::ValidateRelativePath(path));
-  if (path.substr(0, path.find('/')) == kMetadataDir) {
-    return InvalidArgument("volume path " + nfs::QuoteForMessage(path) + " lies in the driver's " +
-                           std::string(kMetadataDir) + " directory");
-  }
-  return {};
-}
-
 // The claim symlink for a volume directory. Only canonical paths are accepted, so one directory
 // cannot be claimed twice under two spellings ("a/b" and "a//b").
 Result<std::string> ClaimLink(std::string_view path) {
-  NFSPROV_RETURN_IF_ERROR(CheckVolumePath(path));
+  NFSPROV_RETURN_IF_ERROR(ValidateVolumePath(path));
   return KeyedPath(kClaims, KeyForName(path), "");
 }
 
@@ -162,7 +151,7 @@ void Decode(const json& j, VolumeRecord& r) {
   r.content_source = StringField(j, "content_source");
   r.created_unix_ms = IntegerField(j, "created_unix_ms");
   r.state = ParseState(StringField(j, "state"));
-  if (Status path = CheckVolumePath(r.path); !path.ok()) throw FormatError(path.message());
+  if (Status path = ValidateVolumePath(r.path); !path.ok()) throw FormatError(path.message());
 }
 
 void Decode(const json& j, SnapshotRecord& r) {
@@ -299,7 +288,7 @@ Status MetadataStore::EnsureLayout() {
 }
 
 std::string MetadataStore::VolumeDir(const std::string& relative_path) {
-  if (!CheckVolumePath(relative_path).ok()) return "";
+  if (!ValidateVolumePath(relative_path).ok()) return "";
   return nfs::JoinUnderRoot("/", relative_path).value_or("");
 }
 
@@ -315,7 +304,7 @@ std::string MetadataStore::VolumeRecordPath(const std::string& key) {
 std::string MetadataStore::TrashDir() { return AreaDir(kTrash); }
 
 std::string MetadataStore::ArchivePath(const std::string& relative_path, const std::string& key) {
-  if (!CheckVolumePath(relative_path).ok() || !IsValidKey(key)) return "";
+  if (!ValidateVolumePath(relative_path).ok() || !IsValidKey(key)) return "";
   return nfs::JoinUnderRoot(AreaDir(kArchive), relative_path + "." + key).value_or("");
 }
 
@@ -324,7 +313,7 @@ Result<std::optional<VolumeRecord>> MetadataStore::GetVolume(const std::string& 
 }
 
 Status MetadataStore::PutVolume(const VolumeRecord& record) {
-  NFSPROV_RETURN_IF_ERROR(CheckVolumePath(record.path));
+  NFSPROV_RETURN_IF_ERROR(ValidateVolumePath(record.path));
   return PutRecord(*this, record);
 }
 

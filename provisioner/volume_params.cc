@@ -175,22 +175,12 @@ std::optional<std::string> Lookup(const std::map<std::string, std::string>& para
   return it->second;
 }
 
-// The directory must be a safe relative path outside the driver's own area.
-Status CheckVolumePath(std::string_view path) {
-  NFSPROV_RETURN_IF_ERROR(nfs::ValidateRelativePath(path));
-  if (path.substr(0, path.find('/')) == kMetadataDir) {
-    return InvalidArgument("path " + nfs::QuoteForMessage(path) + ": \"" +
-                           std::string(kMetadataDir) + "\" is reserved for the driver's records");
-  }
-  return {};
-}
-
 // Without subDir the path is the volume name, taken literally (never expanded as a template).
 Result<std::string> ResolvePath(const std::map<std::string, std::string>& parameters,
                                 const std::optional<std::string>& sub_dir,
                                 std::string_view volume_name) {
   if (!sub_dir) {
-    if (Status s = CheckVolumePath(volume_name); !s.ok()) {
+    if (Status s = ValidateVolumePath(volume_name); !s.ok()) {
       return s.WithContext("parameter subDir (not set, so the volume name is the path)");
     }
     return std::string(volume_name);
@@ -200,7 +190,7 @@ Result<std::string> ResolvePath(const std::map<std::string, std::string>& parame
                         Lookup(parameters, kPvNameKey)};
   Result<std::string> rendered = RenderTemplate(*sub_dir, values);
   if (!rendered.ok()) return rendered.status().WithContext(context);
-  if (Status s = CheckVolumePath(*rendered); !s.ok()) return s.WithContext(context);
+  if (Status s = ValidateVolumePath(*rendered); !s.ok()) return s.WithContext(context);
   return rendered;
 }
 
@@ -286,6 +276,15 @@ Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>&
   if (!path.ok()) return path.status();
   draft.params.path = std::move(*path);
   return std::move(draft.params);
+}
+
+Status ValidateVolumePath(std::string_view path) {
+  NFSPROV_RETURN_IF_ERROR(nfs::ValidateRelativePath(path));
+  if (path.substr(0, path.find('/')) == kMetadataDir) {
+    return InvalidArgument("path " + nfs::QuoteForMessage(path) + ": \"" +
+                           std::string(kMetadataDir) + "\" is reserved for the driver's records");
+  }
+  return {};
 }
 
 }  // namespace nfsprov

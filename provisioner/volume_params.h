@@ -39,6 +39,10 @@ struct VolumeParams {
   std::map<std::string, std::string> given;
 };
 
+// The one rule for a volume directory: a safe relative path (nfs::ValidateRelativePath) outside
+// the driver's own area, so no record can point DeleteVolume at the metadata itself.
+Status ValidateVolumePath(std::string_view path);
+
 // `volume_name` is the CSI name (the PV name under Kubernetes).
 Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>& parameters,
                                        std::string_view volume_name);
