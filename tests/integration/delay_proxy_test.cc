@@ -196,8 +196,14 @@ TEST(DelayProxyTest, ForwardsBytesInOrderClosesBothSidesAndLeaksNothing) {
     EXPECT_TRUE(WaitForClose(fd, /*echo=*/false)) << "the proxy did not close the client side";
     close(fd);
   }
-  EXPECT_EQ(CountEntries("/proc/self/fd"), fds_before);
-  EXPECT_EQ(CountEntries("/proc/self/task"), threads_before);
+  // A finished thread (std::async's) can take a moment to leave /proc: let counts settle.
+  auto settled = [](const char* dir, int expected) {
+    for (int i = 0; i < 200 && CountEntries(dir) != expected; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return CountEntries(dir);
+  };
+  EXPECT_EQ(settled("/proc/self/fd", fds_before), fds_before);
+  EXPECT_EQ(settled("/proc/self/task", threads_before), threads_before);
 }
 
 }  // namespace
