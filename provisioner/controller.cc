@@ -336,18 +336,22 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   std::string policy = on_delete == record.parameters.end() ? "delete" : on_delete->second;
 
   Status moved;
+  bool trashed = false;
   if (policy == "archive") {
     std::string target = MetadataStore::ArchivePath(record.path, record.key);
     NFSPROV_RETURN_IF_ERROR(MakeParents(client, target.substr(1)));
     moved = client.Rename(dir, target);
   } else if (policy != "retain") {
     moved = client.Rename(dir, MetadataStore::TrashDir() + "/" + record.key + "." + Nonce());
-    share->reaper->Wake();
+    trashed = moved.ok();
   }
   if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
   if (policy != "retain") RemoveEmptyParents(client, record.path);
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
-  return share->store->DeleteVolume(record.key);
+  NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
+  // Only now: a reaper round started earlier would compete with this call's own requests.
+  if (trashed) share->reaper->Wake();
+  return Status();
 }
 
 Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const CapacityRange& capacity) {
@@ -538,8 +542,9 @@ Status Controller::DeleteSnapshot(const std::string& snapshot_id) {
   Status moved = share->client->Rename(MetadataStore::SnapshotDataDir(id->key),
                                        MetadataStore::TrashDir() + "/" + id->key + "." + Nonce());
   if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
-  share->reaper->Wake();
-  return share->store->DeleteSnapshot(id->key);
+  NFSPROV_RETURN_IF_ERROR(share->store->DeleteSnapshot(id->key));
+  share->reaper->Wake();  // after the call's own requests (see DeleteVolume)
+  return Status();
 }
 
 Result<Page<Snapshot>> Controller::ListSnapshots(const std::string& snapshot_id,
