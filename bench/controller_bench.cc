@@ -5,10 +5,12 @@
 // and, for comparisons, "baseline", "baseline_value" and "ratio" (> 1 means we are better;
 // baseline/value for latencies).
 //  1. nfs.raw_*: raw handle-based CREATE(NF4DIR) COMPOUNDs on one connection, 64 in flight
-//     (the most directories/s the server makes) and 1 in flight (one MKDIR round trip);
+//     (the most directories/s the server makes, and nfs-ganesha's CPU time per MKDIR) and 1 in
+//     flight (one MKDIR round trip);
 //  2. controller.{create,delete}_volume.*: CreateVolume/s and DeleteVolume/s over the gRPC
 //     socket of a real `nfsprov controller` child, from 1 caller and from 64 concurrent callers
 //     (threads with their own stub on one channel, like the sidecar's workers), vs raw MKDIR/s;
+//     controller.create_volume_server_cpu.*: nfs-ganesha's CPU time per CreateVolume, vs per MKDIR;
 //  3. controller.create_volume_latency_*: CreateVolume latency at 1 caller, vs raw MKDIR p50;
 //  4. controller.*_nfs_requests: NFS requests one CreateVolume / DeleteVolume sends, counted
 //     in process with the domain Controller (its reaper stopped so that only the call counts);
@@ -41,6 +43,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/raw_nfs.h"
+#include "bench/report.h"
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"
 #include "nfs/client.h"
@@ -57,35 +60,6 @@ using Seconds = std::chrono::duration<double>;
 using Stub = ::csi::v1::Controller::Stub;
 
 // ---- output and failure --------------------------------------------------------------------
-
-void Emit(const std::string& name, const std::string& unit, double value) {
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f}\n", name.c_str(), unit.c_str(), value);
-  std::fflush(stdout);
-}
-
-// The ratio is the caller's: it depends on whether higher is better and on the goal's shape.
-void EmitVs(const std::string& name, const std::string& unit, double value,
-            const std::string& baseline, double baseline_value, double ratio) {
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f,\"baseline\":\"%s\","
-              "\"baseline_value\":%.3f,\"ratio\":%.3f}\n",
-              name.c_str(), unit.c_str(), value, baseline.c_str(), baseline_value, ratio);
-  std::fflush(stdout);
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "controller bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-void Must(const Status& s) {
-  if (!s.ok()) Die(s.ToString());
-}
-
-template <typename T>
-T Must(Result<T> r) {
-  if (!r.ok()) Die(r.status().ToString());
-  return std::move(r).value();
-}
 
 void Check(const grpc::Status& s, const std::string& what) {
   if (!s.ok()) Die(what + ": " + s.error_message());
@@ -130,17 +104,35 @@ double WaitForEmptyTrash(const testing::GaneshaServer& server) {
 
 // ---- 1. the server's raw limits ------------------------------------------------------------
 
+// CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat.
+double CpuSeconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // utime and stime are fields 14 and 15; field 3 starts after the ") " that ends the name.
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skipped;
+  for (int field = 3; field < 14; ++field) fields >> skipped;
+  long long user = 0, system = 0;
+  fields >> user >> system;
+  return static_cast<double>(user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+
 struct RawMkdir {
   double per_second = 0;  // 64 in flight
+  double server_cpu_s = 0;  // nfs-ganesha's CPU time per MKDIR, 64 in flight
   double p50_s = 0;       // 1 in flight: one round trip
 };
 
 // Runs `n` raw MKDIRs into a fresh directory `dir` with `window` in flight, then removes it.
+// `server_cpu_s`, when given, receives nfs-ganesha's CPU time per MKDIR.
 PipelineRun RawMkdirRun(testing::GaneshaServer& server, nfs::Client& client, const std::string& dir,
-                        int n, int window) {
+                        int n, int window, double* server_cpu_s = nullptr) {
   if (mkdir((server.export_dir() + dir).c_str(), 0755) != 0) Die("mkdir " + dir);
   const nfs::nfs4::FileHandle parent = Must(HandleOf(client, dir));
+  const double cpu_before = CpuSeconds(server.pid());
   PipelineRun run = Must(RunPipelined(client.NextLoop(), n, window, MkdirUnder(parent)));
+  if (server_cpu_s != nullptr) *server_cpu_s = (CpuSeconds(server.pid()) - cpu_before) / n;
   Must(nfs::RemoveTree(client, dir));  // leaves the server's cache to what comes next
   return run;
 }
@@ -151,8 +143,10 @@ RawMkdir MeasureRawMkdir(testing::GaneshaServer& server) {
   options.call_timeout = std::chrono::minutes(2);
   std::unique_ptr<nfs::Client> client = Must(nfs::Client::Connect(server.Url(), options));
   RawMkdir raw;
-  raw.per_second = RawMkdirRun(server, *client, "/raw_mkdir_pipelined", 20000, 64).PerSecond();
+  raw.per_second =
+      RawMkdirRun(server, *client, "/raw_mkdir_pipelined", 20000, 64, &raw.server_cpu_s).PerSecond();
   Emit("nfs.raw_pipelined_mkdir", "ops/s", raw.per_second);
+  Emit("nfs.raw_mkdir_server_cpu", "us/op", raw.server_cpu_s * 1e6);
   raw.p50_s = Percentile(RawMkdirRun(server, *client, "/raw_mkdir_sequential", 2000, 1).latencies_s, 0.5);
   Emit("nfs.raw_mkdir_round_trip_p50", "ms", Ms(raw.p50_s));
   return raw;
@@ -236,6 +230,7 @@ void WarmUp(Stub& stub, const testing::GaneshaServer& server) {
 
 struct CallerRun {
   double seconds = 0;               // all callers released to the last one done
+  double server_cpu_s = 0;          // nfs-ganesha's CPU time meanwhile
   std::vector<double> latencies_s;  // per call, by call index
   double PerSecond() const { return static_cast<double>(latencies_s.size()) / seconds; }
 };
@@ -292,19 +287,6 @@ struct Rig {
   int driver_pid;
 };
 
-// CPU seconds (user + system) process `pid` has used so far, from /proc/<pid>/stat.
-double CpuSeconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // utime and stime are fields 14 and 15; field 3 starts after the ") " that ends the name.
-  std::istringstream fields(text.substr(text.rfind(')') + 2));
-  std::string skipped;
-  for (int field = 3; field < 14; ++field) fields >> skipped;
-  long long user = 0, system = 0;
-  fields >> user >> system;
-  return static_cast<double>(user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // Runs one phase and logs who used the CPU meanwhile: on 2 cores this tells whether the server,
 // the driver or the callers were the limit.
 CallerRun Observed(const Rig& rig, const std::string& what, const std::function<CallerRun()>& phase) {
@@ -313,6 +295,7 @@ CallerRun Observed(const Rig& rig, const std::string& what, const std::function<
   for (int i = 0; i < 3; ++i) before[i] = CpuSeconds(pids[i]);
   CallerRun run = phase();
   for (int i = 0; i < 3; ++i) after[i] = CpuSeconds(pids[i]);
+  run.server_cpu_s = after[0] - before[0];
   spdlog::info("{}: {:.2f} s; CPU seconds used by nfs-ganesha {:.2f}, nfsprov {:.2f}, callers {:.2f}",
                what, run.seconds, after[0] - before[0], after[1] - before[1], after[2] - before[2]);
   return run;
@@ -354,6 +337,11 @@ CallerRun ThroughputBenchmarks(const Rig& rig, const RawMkdir& raw) {
     CallerRun run = CreatePhase(rig, phase);
     EmitVs("controller.create_volume." + phase.tag, "ops/s", run.PerSecond(), "raw_pipelined_mkdir",
            raw.per_second, run.PerSecond() / raw.per_second);
+    // The server's CPU per volume against its CPU per raw MKDIR. The ratio (raw / ours) bounds
+    // CreateVolume/s over raw MKDIR/s while the server's CPU is the limit, whatever the driver does.
+    const double server_cpu = run.server_cpu_s / static_cast<double>(run.latencies_s.size());
+    EmitVs("controller.create_volume_server_cpu." + phase.tag, "us/op", server_cpu * 1e6,
+           "raw_mkdir_server_cpu", raw.server_cpu_s * 1e6, raw.server_cpu_s / server_cpu);
     if (phase.callers == 1) one_caller_creates = std::move(run);
   }
   for (const Phase& phase : phases) {

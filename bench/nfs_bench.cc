@@ -27,6 +27,7 @@
 
 #include "nfs/client.h"
 #include "nfs/libnfs_call.h"
+#include "bench/report.h"
 #include "nfs/nfs4_compound.h"
 #include "nfs/tree.h"
 #include "tests/support/delay_proxy.h"
@@ -38,31 +39,10 @@ namespace {
 
 using Seconds = std::chrono::duration<double>;
 
-void Emit(const std::string& name, const std::string& unit, double value) {
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f}\n", name.c_str(), unit.c_str(), value);
-  std::fflush(stdout);
-}
-
-// ratio = value / baseline_value when higher is better, the inverse otherwise.
-void EmitVs(const std::string& name, const std::string& unit, double value,
-            const std::string& baseline, double baseline_value, bool higher_is_better = true) {
-  double ratio = higher_is_better ? value / baseline_value : baseline_value / value;
-  std::printf("{\"name\":\"%s\",\"unit\":\"%s\",\"value\":%.3f,\"baseline\":\"%s\","
-              "\"baseline_value\":%.3f,\"ratio\":%.3f}\n",
-              name.c_str(), unit.c_str(), value, baseline.c_str(), baseline_value, ratio);
-  std::fflush(stdout);
-}
-
-[[noreturn]] void Die(const Status& s) {
-  std::fprintf(stderr, "bench: %s\n", s.ToString().c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r) {
-  if (!r.ok()) Die(r.status());
-  return std::move(r).value();
-}
+using bench::Die;
+using bench::Emit;
+using bench::EmitVs;
+using bench::Must;
 
 nfs::nfs4::FileHandle HandleOf(nfs::Client& client, const std::string& path) {
   auto c = std::make_shared<nfs::nfs4::Compound>("lookup " + path);
@@ -104,7 +84,7 @@ double Pipelined(nfs::EventLoop& loop, int n, int window,
   });
   int failed = finished.get_future().get();
   double seconds = Seconds(std::chrono::steady_clock::now() - start).count();
-  if (failed > 0) Die(Internal(std::to_string(failed) + " raw requests failed"));
+  if (failed > 0) Die(std::to_string(failed) + " raw requests failed");
   return n / seconds;
 }
 
@@ -136,7 +116,7 @@ testing::TreeCount MakeWarmTree(testing::GaneshaServer& server, nfs::Client& cli
 double RawServerLimits(testing::GaneshaServer& server, const Path& path) {
   constexpr int kOps = 20000;
   const std::string mkdirs = "/raw_mkdir." + path.name, removes = "/raw_remove." + path.name;
-  if (mkdir((server.export_dir() + mkdirs).c_str(), 0755) != 0) Die(Internal("mkdir " + mkdirs));
+  if (mkdir((server.export_dir() + mkdirs).c_str(), 0755) != 0) Die("mkdir " + mkdirs);
   testing::TreeShape files;  // f0 .. f19999, warm like the trees the engine deletes
   files.levels = 0;
   files.files_per_dir = kOps;
@@ -183,14 +163,14 @@ double ScanRate(nfs::Client& client, const std::string& tree, const testing::Tre
                 nfs::TreeOptions options) {
   nfs::TreeStats scan;
   double seconds = Timed([&] { scan = Must(nfs::ScanTree(client, tree, options)); });
-  if (scan.inodes() != count.entries()) Die(Internal("scan miscounted " + tree));
+  if (scan.inodes() != count.entries()) Die("scan miscounted " + tree);
   return static_cast<double>(count.entries()) / seconds;
 }
 
 double DeleteRate(nfs::Client& client, const std::string& tree, const testing::TreeCount& count,
                   nfs::TreeOptions options, nfs::TreeStats* removed) {
   double seconds = Timed([&] { *removed = Must(nfs::RemoveTree(client, tree, options)); });
-  if (removed->files != count.files) Die(Internal("delete missed files in " + tree));
+  if (removed->files != count.files) Die("delete missed files in " + tree);
   return static_cast<double>(count.files) / seconds;
 }
 
@@ -208,7 +188,7 @@ void ScanBenchmark(const Path& path, const std::string& tree, const testing::Tre
     sequential = std::max(sequential, ScanRate(path.client, tree, count, OneRpcInFlight()));
   }
   EmitVs("tree.scan_100k_entries." + path.name, "entries/s", pipelined,
-         "sequential_scan_one_rpc_in_flight", sequential);
+         "sequential_scan_one_rpc_in_flight", sequential, pipelined / sequential);
 }
 
 // Deletes `tree` pipelined, then a warm tree of the same shape (or its subset) one RPC at a time.
@@ -225,9 +205,9 @@ void DeleteBenchmark(testing::GaneshaServer& server, const Path& path, const std
   EmitVs("tree.delete_100k_files." + path.name, "files/s", pipelined,
          std::string("sequential_delete_one_rpc_in_flight") +
              (path.sequential_subset ? "_10k_subset" : ""),
-         sequential);
+         sequential, pipelined / sequential);
   EmitVs("tree.delete_100k_files_vs_raw_remove." + path.name, "files/s", pipelined,
-         "raw_pipelined_file_remove", raw_remove_rate);
+         "raw_pipelined_file_remove", raw_remove_rate, pipelined / raw_remove_rate);
   Emit("tree.delete_100k_files_rpcs_per_entry." + path.name, "rpcs/entry",
        static_cast<double>(removed.rpcs) / static_cast<double>(count.entries()));
 }

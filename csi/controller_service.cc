@@ -1,22 +1,12 @@
 #include "csi/controller_service.h"
 
-#include "common/logging.h"
-#include "csi/status_mapping.h"
+#include "csi/serve.h"
 
 namespace nfsprov::csi {
 namespace {
 
 using ::csi::v1::ControllerServiceCapability;
 using ::csi::v1::VolumeCapability;
-
-// Runs `body`, logs one line for the call, and maps its Status to gRPC.
-template <typename Body>
-grpc::Status Serve(const char* method, const std::string& object_id, Body body) {
-  OpLog log(method, object_id);
-  Status status = body();
-  log.Done(status);
-  return ToGrpcStatus(status);
-}
 
 std::map<std::string, std::string> ToMap(const google::protobuf::Map<std::string, std::string>& m) {
   return std::map<std::string, std::string>(m.begin(), m.end());
@@ -75,19 +65,22 @@ Result<ContentSource> FromProto(const ::csi::v1::CreateVolumeRequest& request) {
 
 }  // namespace
 
+Status CheckVolumeCapability(const VolumeCapability& c) {
+  if (c.has_block())
+    return InvalidArgument("block volumes are not supported: nfsprov volumes are NFS file systems");
+  if (!c.has_mount()) return InvalidArgument("volume capability has no access type (mount)");
+  const std::string& fs = c.mount().fs_type();
+  if (!fs.empty() && fs != "nfs" && fs != "nfs4")
+    return InvalidArgument("fs_type \"" + fs + "\" is not supported; volumes are NFS (leave it empty)");
+  if (!c.has_access_mode() || c.access_mode().mode() == VolumeCapability::AccessMode::UNKNOWN)
+    return InvalidArgument("volume capability has no access mode");
+  return Status();
+}
+
 Status CheckVolumeCapabilities(
     const google::protobuf::RepeatedPtrField<VolumeCapability>& capabilities) {
   if (capabilities.empty()) return InvalidArgument("volume_capabilities are required");
-  for (const VolumeCapability& c : capabilities) {
-    if (c.has_block())
-      return InvalidArgument("block volumes are not supported: nfsprov volumes are NFS file systems");
-    if (!c.has_mount()) return InvalidArgument("volume capability has no access type (mount)");
-    const std::string& fs = c.mount().fs_type();
-    if (!fs.empty() && fs != "nfs" && fs != "nfs4")
-      return InvalidArgument("fs_type \"" + fs + "\" is not supported; volumes are NFS (leave it empty)");
-    if (!c.has_access_mode() || c.access_mode().mode() == VolumeCapability::AccessMode::UNKNOWN)
-      return InvalidArgument("volume capability has no access mode");
-  }
+  for (const VolumeCapability& c : capabilities) NFSPROV_RETURN_IF_ERROR(CheckVolumeCapability(c));
   return Status();
 }
 

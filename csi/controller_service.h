@@ -50,8 +50,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
 };
 
 // Checks volume capabilities as CSI asks (at least one; access mode set; mount access type only).
-// Exposed for the node service, which gets the same capability in NodeStage/NodePublish.
+// The single form is the node service's: NodeStage/NodePublish get one capability.
 Status CheckVolumeCapabilities(
     const google::protobuf::RepeatedPtrField<::csi::v1::VolumeCapability>& capabilities);
+Status CheckVolumeCapability(const ::csi::v1::VolumeCapability& capability);
 
 }  // namespace nfsprov::csi

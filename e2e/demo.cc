@@ -1,9 +1,10 @@
-// make demo: the controller end to end against an embedded nfs-ganesha, step by step.
+// make demo: the driver end to end against an embedded nfs-ganesha, step by step.
 //
 // Starts nfs-ganesha on a free loopback port and `nfsprov controller` on a unix socket, then
-// drives the controller over gRPC exactly as the Kubernetes sidecars do: create, list, expand,
-// snapshot, clone, delete. After each step it prints what changed on the NFS server. Leaves
-// nothing running.
+// drives it over gRPC exactly as the Kubernetes sidecars do: create, list, expand, snapshot,
+// clone, delete. In between, `nfsprov node` (FUSE mounter) stages the volume and publishes it to
+// a writer and a read-only reader, as kubelet would. After each step it prints what changed on
+// the NFS server. Leaves nothing running or mounted.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -39,12 +40,14 @@ void Step(int n, const std::string& title) { std::printf("\n== %d. %s\n", n, tit
 void PrintTree(const std::string& root) {
   std::vector<std::string> lines;
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator(); ++it) {
-    std::string rel = fs::relative(it->path(), root).string();
     std::string indent(2 * static_cast<size_t>(it.depth()), ' ');
-    std::string suffix = it->is_directory() ? "/" : "";
-    if (it->is_regular_file()) suffix = "  (" + std::to_string(it->file_size()) + " bytes)";
+    // Records are symlinks whose target is JSON: never follow them.
+    const fs::file_status status = it->symlink_status();
+    std::string suffix = fs::is_directory(status) ? "/" : "";
+    if (fs::is_regular_file(status)) suffix = "  (" + std::to_string(it->file_size()) + " bytes)";
+    if (fs::is_symlink(status)) suffix = "  (symlink: a record or claim)";
     struct stat st;
-    if (it->is_directory() && stat(it->path().c_str(), &st) == 0) {
+    if (fs::is_directory(status) && lstat(it->path().c_str(), &st) == 0) {
       char mode[16];
       std::snprintf(mode, sizeof(mode), "  [%04o]", st.st_mode & 07777);
       suffix += mode;
@@ -64,7 +67,7 @@ void PrintTree(const std::string& root) {
 }
 
 int Run() {
-  std::printf("nfsprov demo: the CSI controller against a real NFS server, no kernel mounts.\n");
+  std::printf("nfsprov demo: the CSI driver against a real NFS server, no kernel NFS client.\n");
   auto server = testing::GaneshaServer::Start();
   if (!server.ok()) Die(server.status().ToString());
   const std::string url = (*server)->Url();
@@ -118,13 +121,74 @@ int Run() {
   ::csi::v1::Volume volume = create("pvc-1111", "cart-data", 1 << 30, nullptr);
   PrintTree(exported);
 
-  Step(3, "The application writes data into its volume (through its mount; here: directly)");
+  Step(3, "The node plugin (FUSE mounter) stages the volume and publishes it to two pods: rw and ro");
+  const std::string node_dir = fs::temp_directory_path() / ("nfsprov-demo-node-" + std::to_string(getpid()));
+  fs::create_directories(node_dir + "/staging");
+  auto node = DriverProcess::Start({"node", "--node-id", "demo-node", "--mounter", "fuse",
+                                    "--state-dir", node_dir + "/state"},
+                                   node_dir + "/node.sock");
+  if (!node.ok()) Die(node.status().ToString());
+  auto node_stub = ::csi::v1::Node::NewStub((*node)->Channel());
+  const std::string staging = node_dir + "/staging", writer = node_dir + "/pod-writer",
+                    reader = node_dir + "/pod-reader";
   {
-    std::ofstream(exported + "/shop/cart-data/cart.json") << R"({"items":["apple","pear"]})";
-    fs::create_directories(exported + "/shop/cart-data/sessions");
-    std::ofstream(exported + "/shop/cart-data/sessions/s1") << "session one";
+    ::csi::v1::NodeStageVolumeRequest request;
+    request.set_volume_id(volume.volume_id());
+    request.set_staging_target_path(staging);
+    *request.mutable_volume_capability() = MountCapability();
+    *request.mutable_volume_context() = volume.volume_context();
+    grpc::ClientContext ctx;
+    ::csi::v1::NodeStageVolumeResponse response;
+    Check(node_stub->NodeStageVolume(&ctx, request, &response), "NodeStageVolume");
+    for (const auto& [target, readonly] : {std::pair{writer, false}, std::pair{reader, true}}) {
+      ::csi::v1::NodePublishVolumeRequest publish;
+      publish.set_volume_id(volume.volume_id());
+      publish.set_staging_target_path(staging);
+      publish.set_target_path(target);
+      publish.set_readonly(readonly);
+      *publish.mutable_volume_capability() = MountCapability();
+      *publish.mutable_volume_context() = volume.volume_context();
+      grpc::ClientContext publish_ctx;
+      ::csi::v1::NodePublishVolumeResponse published;
+      Check(node_stub->NodePublishVolume(&publish_ctx, publish, &published), "NodePublishVolume");
+    }
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    for (std::string line; std::getline(mountinfo, line);)
+      if (line.find(node_dir) != std::string::npos) std::printf("   mountinfo: %s\n", line.c_str());
   }
+  std::printf("   the writer pod writes cart.json and sessions/s1 through its mount\n");
+  std::ofstream(writer + "/cart.json") << R"({"items":["apple","pear"]})";
+  fs::create_directories(writer + "/sessions");
+  std::ofstream(writer + "/sessions/s1") << "session one";
+  std::ifstream read_back(reader + "/cart.json");
+  std::string seen((std::istreambuf_iterator<char>(read_back)), std::istreambuf_iterator<char>());
+  std::printf("   the reader pod reads cart.json: %s\n", seen.c_str());
+  std::ofstream refused(reader + "/nope");
+  std::printf("   the reader pod tries to write: %s\n", refused ? "allowed (wrong!)" : "refused (read-only)");
   PrintTree(exported);
+  auto node_call = [&](const char* what, auto call) {
+    grpc::ClientContext ctx;
+    Check(call(ctx), what);
+  };
+  for (const std::string& target : {writer, reader}) {
+    node_call("NodeUnpublishVolume", [&](grpc::ClientContext& ctx) {
+      ::csi::v1::NodeUnpublishVolumeRequest request;
+      request.set_volume_id(volume.volume_id());
+      request.set_target_path(target);
+      ::csi::v1::NodeUnpublishVolumeResponse response;
+      return node_stub->NodeUnpublishVolume(&ctx, request, &response);
+    });
+  }
+  node_call("NodeUnstageVolume", [&](grpc::ClientContext& ctx) {
+    ::csi::v1::NodeUnstageVolumeRequest request;
+    request.set_volume_id(volume.volume_id());
+    request.set_staging_target_path(staging);
+    ::csi::v1::NodeUnstageVolumeResponse response;
+    return node_stub->NodeUnstageVolume(&ctx, request, &response);
+  });
+  std::printf("   unpublished and unstaged: nothing of the volume is mounted any more\n");
+  node->reset();
+  fs::remove_all(node_dir);
 
   Step(4, "CreateVolume again with the same name: idempotent, same volume");
   create("pvc-1111", "cart-data", 1 << 30, nullptr);

@@ -1,7 +1,9 @@
 #include "e2e/driver_process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,9 +38,11 @@ Status WaitExit(int pid, std::chrono::seconds limit, int* exit_status) {
 std::string DriverBinary() { return NFSPROV_BINARY; }
 
 Result<std::unique_ptr<DriverProcess>> DriverProcess::Start(std::vector<std::string> args,
-                                                            std::string socket_path) {
+                                                            std::string socket_path,
+                                                            bool own_mount_namespace) {
   std::string log_path = socket_path + ".log";
-  std::unique_ptr<DriverProcess> p(new DriverProcess(std::move(args), std::move(socket_path), log_path));
+  std::unique_ptr<DriverProcess> p(new DriverProcess(std::move(args), std::move(socket_path),
+                                                     log_path, own_mount_namespace));
   NFSPROV_RETURN_IF_ERROR(p->Launch());
   return p;
 }
@@ -68,6 +72,10 @@ Status DriverProcess::Launch() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(log_fd, STDERR_FILENO);
     dup2(log_fd, STDOUT_FILENO);
+    if (own_mount_namespace_ &&
+        (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)) {
+      _exit(126);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }

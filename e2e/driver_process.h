@@ -19,8 +19,11 @@ namespace nfsprov::e2e {
 class DriverProcess {
  public:
   // args: everything after the binary, e.g. {"controller", "--share", url}; --endpoint is added.
+  // own_mount_namespace: the child (and every restart of it) gets a private mount namespace, as
+  // a node plugin on another machine would have; its mounts are seen through /proc/PID/root.
   static Result<std::unique_ptr<DriverProcess>> Start(std::vector<std::string> args,
-                                                      std::string socket_path);
+                                                      std::string socket_path,
+                                                      bool own_mount_namespace = false);
   ~DriverProcess();
 
   const std::string& socket_path() const { return socket_path_; }
@@ -34,13 +37,16 @@ class DriverProcess {
   Status Restart();   // Kill, then Start again with the same arguments
 
  private:
-  DriverProcess(std::vector<std::string> args, std::string socket_path, std::string log_path)
-      : args_(std::move(args)), socket_path_(std::move(socket_path)), log_path_(std::move(log_path)) {}
+  DriverProcess(std::vector<std::string> args, std::string socket_path, std::string log_path,
+                bool own_mount_namespace)
+      : args_(std::move(args)), socket_path_(std::move(socket_path)), log_path_(std::move(log_path)),
+        own_mount_namespace_(own_mount_namespace) {}
   Status Launch();
 
   std::vector<std::string> args_;
   std::string socket_path_;
   std::string log_path_;
+  bool own_mount_namespace_;
   int pid_ = -1;
 };
 

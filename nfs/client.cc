@@ -163,24 +163,13 @@ Result<FileAttr> Client::Lstat(std::string_view path) {
 
 Status Client::Mkdir(std::string_view path, uint32_t mode, std::optional<uint32_t> uid,
                      std::optional<uint32_t> gid) {
-  NFSPROV_RETURN_IF_ERROR(ValidateRoot(path));
-  if (path == "/") return AlreadyExists("mkdir /: the export root exists");
-  if ((mode & ~07777u) != 0) return InvalidArgument("mkdir: mode has bits beyond 07777");
   std::string p(path);
+  if (url_.version == 4) return CreateInOrder({NewEntry::Directory(p, mode, uid, gid)});
+  NFSPROV_RETURN_IF_ERROR(CheckNewEntry(NewEntry::Directory(p, mode)));
   nfs4::SetAttrs attrs;
-  attrs.mode = mode;  // again after CREATE: servers, like mkdir(2), drop set-id and sticky bits
+  attrs.mode = mode;  // again after mkdir: servers, like mkdir(2), drop set-id and sticky bits
   attrs.uid = uid;
   attrs.gid = gid;
-  if (url_.version == 4) {
-    std::size_t slash = p.rfind('/');
-    nfs4::SetAttrs at_create;
-    at_create.mode = mode & 0777;
-    auto c = std::make_shared<nfs4::Compound>("mkdir " + p);
-    c->PutPath(url_.export_path, slash == 0 ? "/" : p.substr(0, slash))
-        .CreateDir(p.substr(slash + 1), at_create)
-        .SetAttr(attrs);
-    return RunCompound("mkdir " + p, c);
-  }
   NFSPROV_RETURN_IF_ERROR(CallSync<Unit>(NextLoop(), Deadline(), "mkdir " + p,
       [p, mode](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
@@ -314,15 +303,89 @@ Result<FsStats> Client::StatFs(std::string_view path) {
 }
 
 Status Client::Symlink(std::string_view target, std::string_view link_path) {
-  NFSPROV_RETURN_IF_ERROR(ValidateRoot(link_path));
-  NFSPROV_RETURN_IF_ERROR(ValidateSymlinkTarget(target));
   std::string t(target), l(link_path);
+  // NFSv4: one COMPOUND; libnfs's path-based symlink sends two (it looks the parent up first).
+  if (url_.version == 4) return CreateInOrder({NewEntry::Symlink(t, l)});
+  NFSPROV_RETURN_IF_ERROR(CheckNewEntry(NewEntry::Symlink(t, l)));
   return CallSync<Unit>(NextLoop(), Deadline(), "symlink " + l,
       [t, l](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
           return nfs_symlink_async(ctx, t.c_str(), l.c_str(), cb, priv);
         }, Simple(std::move(done)));
       }).status();
+}
+
+Status Client::CheckNewEntry(const NewEntry& entry) const {
+  NFSPROV_RETURN_IF_ERROR(ValidateRoot(entry.path));
+  if (entry.kind == NewEntry::Kind::kSymlink) {
+    if (entry.path == "/") return AlreadyExists("symlink /: the export root exists");
+    return ValidateSymlinkTarget(entry.target);
+  }
+  if (entry.path == "/") return AlreadyExists("mkdir /: the export root exists");
+  if ((entry.mode & ~07777u) != 0) return InvalidArgument("mkdir: mode has bits beyond 07777");
+  return Status();
+}
+
+Status Client::CreateInOrder(const std::vector<NewEntry>& entries, std::size_t* created) {
+  std::size_t unused = 0;
+  std::size_t& count = created != nullptr ? *created : unused;
+  count = 0;
+  for (const NewEntry& entry : entries) NFSPROV_RETURN_IF_ERROR(CheckNewEntry(entry));
+  if (entries.empty()) return Status();
+  if (url_.version == 3) {
+    for (const NewEntry& e : entries) {
+      NFSPROV_RETURN_IF_ERROR(e.kind == NewEntry::Kind::kDirectory ? Mkdir(e.path, e.mode, e.uid, e.gid)
+                                                                  : Symlink(e.target, e.path));
+      ++count;
+    }
+    return Status();
+  }
+  struct Plan {
+    std::vector<std::string> described;  // "mkdir /a": what an error about each entry starts with
+    std::vector<std::size_t> ends;       // one past each entry's last operation
+    std::size_t created = 0;             // written on the loop thread, read after the call
+  };
+  auto plan = std::make_shared<Plan>();
+  auto c = std::make_shared<nfs4::Compound>(
+      (entries.front().kind == NewEntry::Kind::kDirectory ? "mkdir " : "symlink ") +
+      entries.front().path + (entries.size() > 1 ? " and what follows" : ""));
+  for (const NewEntry& e : entries) {
+    std::size_t slash = e.path.rfind('/');
+    c->PutPath(url_.export_path, slash == 0 ? "/" : e.path.substr(0, slash));
+    std::string name = e.path.substr(slash + 1);
+    if (e.kind == NewEntry::Kind::kSymlink) {
+      c->CreateSymlink(name, e.target, {});
+      plan->described.push_back("symlink " + e.path);
+    } else {
+      nfs4::SetAttrs at_create;
+      at_create.mode = e.mode & 0777;
+      c->CreateDir(name, at_create);
+      if ((e.mode & 07000) != 0 || e.uid || e.gid) {
+        nfs4::SetAttrs attrs;
+        attrs.mode = e.mode;  // again after CREATE: servers, like mkdir(2), drop set-id and sticky bits
+        attrs.uid = e.uid;
+        attrs.gid = e.gid;
+        c->SetAttr(attrs);
+      }
+      plan->described.push_back("mkdir " + e.path);
+    }
+    plan->ends.push_back(c->size());
+  }
+  Status status = CallSync<Unit>(NextLoop(), Deadline(), "",
+      [c, plan](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+        plan->created = 0;
+        c->Send(ctx, [plan, done](int err, std::string message, const COMPOUND4res* res) {
+          if (err == 0) plan->created = plan->ends.size();
+          if (err == 0 || res == nullptr || res->resarray.resarray_len == 0) return done(err, message);
+          // The server ran the operations up to the failed one, the last result.
+          const std::vector<std::size_t>& ends = plan->ends;
+          auto entry = std::upper_bound(ends.begin(), ends.end(), res->resarray.resarray_len - 1) - ends.begin();
+          plan->created = static_cast<std::size_t>(entry);
+          done(err, plan->described[plan->created] + ": " + std::strerror(-err));
+        });
+      }).status();
+  count = plan->created;
+  return status;
 }
 
 Result<std::string> Client::Readlink(std::string_view path) {

@@ -36,6 +36,24 @@ struct SetAttrs;
 class Compound;
 }
 
+// One object for Client::CreateInOrder: a directory (as Mkdir makes it) or a symlink (as Symlink).
+struct NewEntry {
+  enum class Kind { kDirectory, kSymlink };
+  Kind kind = Kind::kDirectory;
+  std::string path;    // absolute within the export
+  uint32_t mode = 0;   // directories: the exact mode, set-id and sticky bits included
+  std::optional<uint32_t> uid, gid;  // directories: owner and group, when given
+  std::string target;  // symlinks: the link text
+
+  static NewEntry Directory(std::string path, uint32_t mode, std::optional<uint32_t> uid = std::nullopt,
+                            std::optional<uint32_t> gid = std::nullopt) {
+    return {Kind::kDirectory, std::move(path), mode, uid, gid, {}};
+  }
+  static NewEntry Symlink(std::string target, std::string path) {
+    return {Kind::kSymlink, std::move(path), 0, std::nullopt, std::nullopt, std::move(target)};
+  }
+};
+
 struct ClientOptions {
   int connections = 2;
   std::chrono::seconds rpc_timeout{10};
@@ -69,6 +87,18 @@ class Client {
   // any text of 1..3000 bytes without NUL: it is not resolved.
   Status Symlink(std::string_view target, std::string_view link_path);
   Result<std::string> Readlink(std::string_view path);
+  // Creates `entries` in order, each exclusively (ALREADY_EXISTS when its path exists) and
+  // exactly as Mkdir or Symlink would, in ONE request over NFSv4: a COMPOUND of PUTROOTFH,
+  // LOOKUPs and CREATE per entry (plus SETATTR for a directory with set-id or sticky bits or an
+  // owner, which CREATE cannot set). NFSv3: one call after another.
+  // Stops at the first entry that fails, and the error names it: the entries before it exist,
+  // none after it was tried, and it does not exist unless it is a directory whose SETATTR
+  // failed (it is then there with mode & 0777 and the server's choice of owner). Not atomic: a
+  // server crash can also leave any prefix. Entries must fit in one COMPOUND
+  // (nfs4::kMaxCompoundBytes, about 3.5 KB of names and targets) or nothing is sent (INTERNAL).
+  // `created`, when given, receives how many entries the server created before the failure (all
+  // on success; 0 when no reply came, and the state is then unknown).
+  Status CreateInOrder(const std::vector<NewEntry>& entries, std::size_t* created = nullptr);
   // Atomically sets link_path to a symlink with `target`, replacing what is there (one COMPOUND
   // over NFSv4: create beside it, rename over it). Readers see the old or the new target.
   Status ReplaceSymlink(std::string_view target, std::string_view link_path);
@@ -90,6 +120,7 @@ class Client {
   Client(NfsUrl url, ClientOptions options) : url_(std::move(url)), options_(options) {}
   Status SetAttributes(std::string_view verb, std::string_view path, const nfs4::SetAttrs& attrs);
   Status RunCompound(const std::string& what, std::shared_ptr<nfs4::Compound> compound);
+  Status CheckNewEntry(const NewEntry& entry) const;
 
   NfsUrl url_;
   ClientOptions options_;

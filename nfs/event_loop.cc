@@ -21,6 +21,9 @@ namespace {
 
 constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 constexpr auto kPollInterval = std::chrono::milliseconds(100);  // libnfs timeouts need service()
+// How often the loop looks for calls past their deadline: every call pending is visited, and
+// the loop turns once per reply when busy, while deadlines are seconds long.
+constexpr auto kDeadlineCheckInterval = std::chrono::milliseconds(10);
 
 // The context of this thread's loop that failed and awaits replacement (see Accepts). One loop
 // per thread, so one pointer; cleared when a new context is made (it may reuse the address).
@@ -158,7 +161,10 @@ void EventLoop::ThreadMain() {
         state_ = State::kBroken;
       }
     }
-    ExpireDeadlines(Clock::now());
+    if (Clock::time_point after = Clock::now(); after >= next_deadline_check_) {
+      ExpireDeadlines(after);
+      next_deadline_check_ = after + kDeadlineCheckInterval;
+    }
   }
 
   // Shutdown: fail everything still pending, then drop the context.

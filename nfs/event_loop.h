@@ -116,6 +116,7 @@ class EventLoop {
   bool teardown_pending_ = false;
   uint64_t generation_ = 0;  // bumped on every successful mount
   std::chrono::milliseconds backoff_{100};
+  Clock::time_point next_deadline_check_{};
   Clock::time_point next_connect_{};
   std::string last_connect_error_;
   std::list<std::shared_ptr<Call>> in_flight_;

@@ -47,7 +47,8 @@ void Issue(nfs_context* ctx, Submit submit, LibnfsCallback callback) {
 std::string ErrorText(int err, void* data);
 
 // Runs a call on `loop` from any other thread and waits for it. `attempt(ctx, out, done)` fills
-// *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages.
+// *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages; empty when the
+// attempt's messages say themselves what failed.
 template <typename T, typename AttemptFn>
 Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what,
                    AttemptFn attempt, EventLoop::Lane lane = EventLoop::Lane::kParallel) {
@@ -66,7 +67,7 @@ Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what
           if (err == 0) {
             promise->set_value(std::move(*out));
           } else {
-            promise->set_value(Status::FromErrno(-err, what + ": " + message));
+            promise->set_value(Status::FromErrno(-err, what.empty() ? message : what + ": " + message));
           }
         },
         lane);

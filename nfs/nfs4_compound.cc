@@ -169,6 +169,7 @@ void CompoundTrampoline(rpc_context* rpc, int status, void* data, void* private_
 
 nfs_argop4& Compound::Add(nfs_opnum4 op) {
   nfs_argop4& a = ops_.emplace_back();
+  bytes_ += 4;  // the operation number; each builder adds its fixed-size arguments
   std::memset(&a, 0, sizeof(a));
   a.argop = op;
   return a;
@@ -176,18 +177,21 @@ nfs_argop4& Compound::Add(nfs_opnum4 op) {
 
 utf8string Compound::Text(std::string_view s) {
   const std::string& kept = strings_.emplace_back(s);
+  bytes_ += 4 + (s.size() + 3) / 4 * 4;  // every string and opaque goes out as one XDR opaque
   return utf8string{static_cast<u_int>(kept.size()), const_cast<char*>(kept.data())};
 }
 
 bitmap4 Compound::Bitmap(const std::vector<uint32_t>& attrs) {
   std::vector<uint32_t>& words = words_.emplace_back(2, 0u);
   for (uint32_t a : attrs) words[a / 32] |= 1u << (a % 32);
+  bytes_ += 4 + 4 * words.size();
   return bitmap4{static_cast<u_int>(words.size()), words.data()};
 }
 
 fattr4 Compound::Encode(const SetAttrs& attrs) {
   std::vector<uint32_t>& words = words_.emplace_back();
   std::string values = EncodeSetAttrValues(attrs, &words);
+  bytes_ += 4 + 4 * words.size();
   utf8string kept = Text(values);
   fattr4 f;
   f.attrmask = bitmap4{static_cast<u_int>(words.size()), words.data()};
@@ -235,6 +239,7 @@ Compound& Compound::GetEntryAttrs() {
 Compound& Compound::ReadDir(uint64_t cookie, const Verifier& verifier, uint32_t max_reply_bytes) {
   bitmap4 b = Bitmap(kEntryAttrs);
   READDIR4args& r = Add(OP_READDIR).nfs_argop4_u.opreaddir;
+  bytes_ += 24;  // cookie, verifier, dircount, maxcount
   r.cookie = cookie;
   std::memcpy(r.cookieverf, verifier.data(), verifier.size());
   r.dircount = max_reply_bytes;
@@ -261,6 +266,7 @@ Compound& Compound::CreateDir(std::string_view name, const SetAttrs& attrs) {
   utf8string n = Text(name);
   fattr4 f = Encode(attrs);
   CREATE4args& c = Add(OP_CREATE).nfs_argop4_u.opcreate;
+  bytes_ += 4;  // the object type
   c.objtype.type = NF4DIR;
   c.objname = n;
   c.createattrs = f;
@@ -272,6 +278,7 @@ Compound& Compound::CreateSymlink(std::string_view name, std::string_view target
   utf8string n = Text(name), t = Text(target);
   fattr4 f = Encode(attrs);
   CREATE4args& c = Add(OP_CREATE).nfs_argop4_u.opcreate;
+  bytes_ += 4;  // the object type
   c.objtype.type = NF4LNK;
   c.objtype.createtype4_u.linkdata = t;
   c.objname = n;
@@ -282,29 +289,45 @@ Compound& Compound::CreateSymlink(std::string_view name, std::string_view target
 Compound& Compound::SetAttr(const SetAttrs& attrs) {
   fattr4 f = Encode(attrs);
   SETATTR4args& s = Add(OP_SETATTR).nfs_argop4_u.opsetattr;
+  bytes_ += 16;  // the stateid
   s.obj_attributes = f;  // stateid stays all-zero: the anonymous stateid
   return *this;
 }
 
 Compound& Compound::Read(uint64_t offset, uint32_t count) {
   READ4args& r = Add(OP_READ).nfs_argop4_u.opread;
+  bytes_ += 28;  // stateid, offset, count
   r.offset = offset;
   r.count = count;
   return *this;
 }
 
-Compound& Compound::Write(uint64_t offset, std::string_view data) {
+Compound& Compound::Write(uint64_t offset, std::string_view data, stable_how4 stable) {
   utf8string kept = Text(data);
   WRITE4args& w = Add(OP_WRITE).nfs_argop4_u.opwrite;
+  bytes_ += 28;  // stateid, offset, stable
   w.offset = offset;
-  w.stable = FILE_SYNC4;  // copies are durable when the call returns
+  w.stable = stable;
   w.data.data_len = kept.utf8string_len;
   w.data.data_val = kept.utf8string_val;
   return *this;
 }
 
+Compound& Compound::Commit() {
+  COMMIT4args& c = Add(OP_COMMIT).nfs_argop4_u.opcommit;
+  bytes_ += 12;  // offset, count
+  c.offset = 0;
+  c.count = 0;  // 0: everything
+  return *this;
+}
+
 void Compound::Send(nfs_context* ctx, Reply reply) const {
   if (!EventLoop::Accepts(ctx)) return reply(-EINTR, what_ + ": connection closing", nullptr);
+  if (bytes_ > kMaxCompoundBytes)
+    return reply(-EMSGSIZE, what_ + ": request of " + std::to_string(bytes_) +
+                                " bytes does not fit in one COMPOUND (at most " +
+                                std::to_string(kMaxCompoundBytes) + ")",
+                 nullptr);
   COMPOUND4args args;
   std::memset(&args, 0, sizeof(args));
   args.minorversion = 0;
@@ -397,7 +420,8 @@ std::string EncodeSetAttrValues(const SetAttrs& attrs, std::vector<uint32_t>* wo
   words->assign(2, 0u);
   auto mark = [&](uint32_t a) { (*words)[a / 32] |= 1u << (a % 32); };
   XdrWriter w;
-  // Attribute-number order: mode (33), owner (36), owner_group (37), atime (48), mtime (54).
+  // Attribute-number order: size (4), mode (33), owner (36), owner_group (37), atime (48), mtime (54).
+  if (attrs.size) { mark(FATTR4_SIZE); w.U64(*attrs.size); }
   if (attrs.mode) { mark(FATTR4_MODE); w.U32(*attrs.mode & 07777); }
   if (attrs.uid) { mark(FATTR4_OWNER); w.Opaque(std::to_string(*attrs.uid)); }
   if (attrs.gid) { mark(FATTR4_OWNER_GROUP); w.Opaque(std::to_string(*attrs.gid)); }

@@ -37,6 +37,7 @@ struct EntryAttrs {
 
 // Attributes to set by CREATE or SETATTR; unset fields are left as the server chooses.
 struct SetAttrs {
+  std::optional<uint64_t> size;  // truncate or extend
   std::optional<uint32_t> mode;
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;
@@ -76,14 +77,19 @@ class Compound {
   Compound& CreateSymlink(std::string_view name, std::string_view target, const SetAttrs& attrs);
   Compound& SetAttr(const SetAttrs& attrs);
   Compound& Read(uint64_t offset, uint32_t count);  // anonymous stateid: no OPEN needed
-  Compound& Write(uint64_t offset, std::string_view data);  // anonymous stateid, FILE_SYNC
+  // Anonymous stateid. FILE_SYNC by default; UNSTABLE4 data is durable only after a COMMIT.
+  Compound& Write(uint64_t offset, std::string_view data, stable_how4 stable = FILE_SYNC4);
+  Compound& Commit();  // the whole file
   Compound& ReadLink();
 
   const std::string& what() const { return what_; }
   std::size_t size() const { return ops_.size(); }
+  // XDR bytes of the arguments (RPC header not included); see kMaxCompoundBytes.
+  std::size_t encoded_bytes() const { return bytes_; }
 
   // err is 0 (res valid only during the call) or a negative errno with a message that names
-  // `what` and the failing operation.
+  // `what` and the failing operation. When the server fails an operation, res holds the results
+  // up to and including it (the operations after it were not run).
   using Reply = std::function<void(int err, std::string message, const COMPOUND4res* res)>;
   void Send(nfs_context* ctx, Reply reply) const;
 
@@ -95,6 +101,7 @@ class Compound {
 
   std::string what_;
   std::vector<nfs_argop4> ops_;
+  std::size_t bytes_ = 12;  // tag, minor version and operation count
   // Stable storage for the pointers inside ops_ (deque: growth does not move elements).
   std::deque<std::string> strings_;
   std::deque<std::vector<uint32_t>> words_;
@@ -103,6 +110,11 @@ class Compound {
 // libnfs 4.0 encodes a COMPOUND into a fixed 4 KiB buffer, which caps WRITE data at ~3.9 KiB
 // (measured: 3944 bytes). Writes over NFSv4 go in chunks of this size, pipelined.
 inline constexpr uint32_t kMaxWriteBytes = 3072;
+// The largest arguments Send passes to libnfs; the rest of the 4 KiB is left for the RPC header
+// (an AUTH_SYS credential with a long machine name takes ~300 bytes). libnfs would fail a larger
+// request like a broken connection (retried until the deadline), so Send refuses it at once
+// (EMSGSIZE).
+inline constexpr std::size_t kMaxCompoundBytes = 3600;
 
 // Reply accessors: the result of the i-th operation (they exist when the COMPOUND succeeded).
 nfs_resop4 ResultAt(const COMPOUND4res& res, std::size_t index);  // a copy: see .cc

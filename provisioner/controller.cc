@@ -68,24 +68,33 @@ std::string Nonce() {
   return buf;
 }
 
-// Whether the directory at `dir` is this volume's own leftover: from an earlier attempt that
-// crashed, or from a request whose reply a server restart lost (its retry then sees EEXIST).
-// Ours means created no earlier than the volume's record (both times from the server's clock;
-// the record is always written first) and either empty or a partial copy still carrying the copy
-// engine's staging directory. A foreign directory is older, or holds data: never ours.
-Result<bool> IsOwnLeftover(nfs::Client& client, const std::string& dir, const std::string& key) {
+// Whether the directory of `record` is this volume's own leftover: from an earlier attempt that
+// stopped half-way or crashed, or from a request whose reply a server restart lost (its retry
+// then sees EEXIST). Ours means created no earlier than the volume's claim on the path (both
+// times from the server's clock; the caller holds the claim, and every way of creating the
+// directory claims first) and either empty or a partial copy still carrying the copy engine's
+// staging directory. A foreign directory is older, or holds data: never ours.
+Result<bool> IsOwnLeftover(nfs::Client& client, const std::string& dir, const VolumeRecord& record) {
   Result<nfs::FileAttr> made = client.Lstat(dir);
   if (!made.ok()) return made.status();
-  Result<nfs::FileAttr> recorded = client.Lstat(MetadataStore::VolumeRecordPath(key));
-  if (!recorded.ok()) return recorded.status();
+  Result<nfs::FileAttr> claimed = client.Lstat(MetadataStore::ClaimPath(record.path));
+  if (!claimed.ok()) return claimed.status();
   auto when = [](const nfs::Timestamp& t) { return std::make_pair(t.seconds, t.nanoseconds); };
-  if (made->type != nfs::FileType::kDirectory || when(made->ctime) < when(recorded->ctime)) return false;
+  if (made->type != nfs::FileType::kDirectory || when(made->ctime) < when(claimed->ctime)) return false;
   Result<std::vector<nfs::DirEntry>> entries = client.ReadDir(dir);
   if (!entries.ok()) return entries.status();
   return entries->empty() ||
          std::any_of(entries->begin(), entries->end(), [](const nfs::DirEntry& e) {
            return e.name.starts_with(nfs::kCopyStagingPrefix);
          });
+}
+
+// The answer for a directory that was there before the volume: never shared silently (data loss
+// waits there).
+Status ForeignDirectory(const VolumeParams& params, const std::string& name) {
+  return AlreadyExists("directory " + params.path + " already exists on " + params.share.Url().Display() +
+                       " and belongs to no volume named " + name +
+                       "; delete or rename it, or use a static volume to adopt it");
 }
 
 // Creates every missing parent directory of `path` (relative) with mode 0755.
@@ -181,6 +190,11 @@ Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
   return CreateLocked(args, *params, key, *id);
 }
 
+// A new volume without a content source is made in one request (MetadataStore::
+// CreateVolumeAtOnce), which fails when anything of it is there already: an earlier attempt's
+// claim, directory or record, or another volume's claim. That, a content source, or any other
+// failure of that request goes step by step from reading the record: record `creating`, claim,
+// directory (made, copied or adopted), record `ready`.
 Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
                                         const std::string& key, const std::string& id) {
   Result<int64_t> capacity = ResolveCapacity(args.capacity);
@@ -188,6 +202,31 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   Result<ShareHandle> share = shares_.Get(params.share);
   if (!share.ok()) return share.status();
   MetadataStore& store = *share->store;
+  auto new_record = [&] {
+    VolumeRecord r;
+    r.name = args.name;
+    r.key = key;
+    r.path = params.path;
+    r.capacity_bytes = *capacity;
+    r.parameters = params.given;
+    r.content_source = SourceText(args.source);
+    r.created_unix_ms = NowUnixMs();
+    return r;
+  };
+
+  if (args.source.kind == ContentSource::Kind::kNone) {
+    VolumeRecord record = new_record();
+    record.state = VolumeState::kReady;
+    Status made = store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
+                                           params.uid, params.gid);
+    if (made.ok()) return ToVolume(params.share, id, record);
+    if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(params, args.name);
+    // An unreachable server would fail the steps as well; the caller's retry resumes.
+    if (made.code() == StatusCode::kUnavailable || made.code() == StatusCode::kDeadlineExceeded)
+      return made;
+    spdlog::debug("CreateVolume {}: one-request create stopped ({}); going step by step", args.name,
+                  made.ToString());
+  }
 
   Result<std::optional<VolumeRecord>> existing = store.GetVolume(key);
   if (!existing.ok()) return existing.status();
@@ -208,13 +247,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     if (record.state == VolumeState::kReady) return ToVolume(params.share, id, record);
     resuming = true;  // an earlier attempt stopped half-way
   } else {
-    record.name = args.name;
-    record.key = key;
-    record.path = params.path;
-    record.capacity_bytes = *capacity;
-    record.parameters = params.given;
-    record.content_source = SourceText(args.source);
-    record.created_unix_ms = NowUnixMs();
+    record = new_record();
     record.state = VolumeState::kCreating;
     NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
   }
@@ -232,9 +265,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
       // The directory was there before us: never share it silently (data loss waits there).
       NFSPROV_RETURN_IF_ERROR(store.Release(record.path, key));
       NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
-      return AlreadyExists("directory " + record.path + " already exists on " +
-                           params.share.Url().Display() + " and belongs to no volume named " +
-                           args.name + "; delete or rename it, or use a static volume to adopt it");
+      return ForeignDirectory(params, args.name);
     }
     return populated;
   }
@@ -253,7 +284,7 @@ Status Controller::Populate(ShareHandle& share, const VolumeRecord& record,
   const uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
   NFSPROV_RETURN_IF_ERROR(MakeParents(client, record.path));
   auto refuse_unless_own = [&](const Status& exists) -> Status {
-    Result<bool> own = IsOwnLeftover(client, dir, record.key);
+    Result<bool> own = IsOwnLeftover(client, dir, record);
     if (!own.ok()) return own.status();
     return *own ? Status() : exists;
   };

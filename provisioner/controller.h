@@ -7,10 +7,14 @@
 //
 // CreateVolume: same name + compatible arguments returns the same volume; incompatible ones give
 // ALREADY_EXISTS. A directory that exists but belongs to no volume of that name is never adopted
-// silently (ALREADY_EXISTS). Creation is crash-safe: the record is written first ("creating"),
-// the directory is claimed (an exclusive claim on the share), then created, filled from a
-// content source if any, given its mode and owner, and the record is marked ready; a retry
-// resumes. Content sources (snapshot or volume) are copied server-side with the tree engine.
+// silently (ALREADY_EXISTS). Creation is crash-safe: the directory is claimed (an exclusive
+// claim on the share) before it is created, and the record says the volume is ready only once
+// the directory is complete. A new empty volume takes one request: a COMPOUND that claims,
+// creates the directory with its mode and owner, and writes the record. Otherwise (a content
+// source, a retry, or that COMPOUND stopped half-way) it goes step by step: read the record,
+// write it "creating", claim, directory created, copied from the source or adopted when
+// provably its own, mode and owner, record "ready"; a retry resumes from any point. Content sources
+// (snapshot or volume) are copied server-side with the tree engine.
 //
 // DeleteVolume: O(1) for the caller whatever the tree size. onDelete=delete renames the
 // directory into the share's trash (the Reaper removes it in the background, resuming after

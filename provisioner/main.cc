@@ -1,12 +1,18 @@
 // nfsprov: one binary, one subcommand per role.
 //
 //   nfsprov controller --endpoint unix:///csi/csi.sock [--share nfs://server/export ...]
+//   nfsprov node --endpoint unix:///csi/csi.sock --node-id NAME [--mounter kernel|fuse]
+//   nfsprov fuse-mount --url nfs://server/export/dir --target DIR [--read-only]
 //   nfsprov version
 //
 // Every subcommand has --help. Logs go to stderr (text or JSON lines). SIGTERM and SIGINT stop a
 // server gracefully: in-flight calls finish (up to --shutdown-grace), the socket file is removed.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,9 +24,14 @@
 #include "csi/controller_service.h"
 #include "csi/endpoint.h"
 #include "csi/identity_service.h"
+#include "csi/node_service.h"
 #include "csi/server.h"
+#include "fusefs/fuse_mount.h"
+#include "mount/fuse_mounter.h"
+#include "mount/kernel_mounter.h"
 #include "nfs/url.h"
 #include "provisioner/controller.h"
+#include "provisioner/node.h"
 
 namespace nfsprov {
 namespace {
@@ -39,6 +50,14 @@ struct ControllerFlags {
   std::vector<std::string> shares;
   int reap_interval_s = 30;
   int nfs_timeout_s = 30;
+};
+
+struct NodeFlags {
+  std::string node_id;
+  std::string mounter = "kernel";
+  std::string state_dir = "/var/lib/nfsprov";
+  std::vector<std::string> topology;
+  int probe_timeout_s = 3;
 };
 
 void AddCommonFlags(CLI::App* cmd, CommonFlags* flags) {
@@ -84,14 +103,31 @@ int Fail(const Status& status) {
   return 1;
 }
 
+// What every server checks first: the logging flags, the driver name and the endpoint.
+Result<csi::Endpoint> PrepareServer(const CommonFlags& common) {
+  NFSPROV_RETURN_IF_ERROR(ConfigureLogging(common.log_format, common.log_level));
+  NFSPROV_RETURN_IF_ERROR(csi::ValidateDriverName(common.driver_name));
+  return csi::ParseEndpoint(common.endpoint);
+}
+
+// Serves until SIGTERM or SIGINT (blocked in `stop` before any thread started), then lets
+// in-flight calls finish within the grace period and removes the socket.
+int ServeUntilStopped(const CommonFlags& common, const sigset_t& stop, const csi::Endpoint& endpoint,
+                      std::vector<grpc::Service*> services, const std::string& role) {
+  Result<std::unique_ptr<csi::CsiServer>> server = csi::CsiServer::Start(endpoint, std::move(services));
+  if (!server.ok()) return Fail(server.status());
+  spdlog::info("nfsprov {} {} serving {} as {}", NFSPROV_VERSION, role, common.endpoint,
+               common.driver_name);
+  int signal = WaitForStopSignal(stop);
+  spdlog::info("received signal {}; stopping (grace {} s)", signal, common.shutdown_grace_s);
+  (*server)->Shutdown(std::chrono::seconds(common.shutdown_grace_s));
+  spdlog::info("stopped");
+  return 0;
+}
+
 int RunController(const CommonFlags& common, const ControllerFlags& flags) {
   sigset_t stop = BlockStopSignals();
-  if (Status s = ConfigureLogging(common.log_format, common.log_level); !s.ok()) {
-    std::fprintf(stderr, "nfsprov: %s\n", s.ToString().c_str());
-    return 2;
-  }
-  if (Status s = csi::ValidateDriverName(common.driver_name); !s.ok()) return Fail(s);
-  Result<csi::Endpoint> endpoint = csi::ParseEndpoint(common.endpoint);
+  Result<csi::Endpoint> endpoint = PrepareServer(common);
   if (!endpoint.ok()) return Fail(endpoint.status());
 
   ControllerOptions options;
@@ -106,16 +142,62 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
   csi::IdentityService identity(common.driver_name, NFSPROV_VERSION, /*controller_service=*/true,
                                 /*online_expansion=*/true, [] { return Status(); });
   csi::ControllerService controller_service(controller);
-  Result<std::unique_ptr<csi::CsiServer>> server =
-      csi::CsiServer::Start(*endpoint, {&identity, &controller_service});
-  if (!server.ok()) return Fail(server.status());
-  spdlog::info("nfsprov {} controller serving {} as {} ({} configured shares)", NFSPROV_VERSION,
-               common.endpoint, common.driver_name, options.shares.size());
+  return ServeUntilStopped(common, stop, *endpoint, {&identity, &controller_service},
+                           "controller (" + std::to_string(options.shares.size()) +
+                               " configured shares)");
+}
 
-  int signal = WaitForStopSignal(stop);
-  spdlog::info("received signal {}; stopping (grace {} s)", signal, common.shutdown_grace_s);
-  (*server)->Shutdown(std::chrono::seconds(common.shutdown_grace_s));
-  spdlog::info("stopped");
+// The mounter the node uses. FUSE daemons are this same binary, started detached; their logs and
+// pid files live under the state directory, which must survive a restart of the plugin.
+Result<std::unique_ptr<mount::Mounter>> MakeMounter(const NodeFlags& flags) {
+  if (flags.mounter == "kernel") return std::unique_ptr<mount::Mounter>(new mount::KernelMounter());
+  if (flags.mounter != "fuse")
+    return InvalidArgument("--mounter \"" + flags.mounter + "\": use kernel or fuse");
+  if (::access("/dev/fuse", R_OK | W_OK) != 0)
+    return FailedPrecondition("--mounter fuse needs /dev/fuse (run privileged, or mount it in)");
+  std::error_code error;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
+  if (error) return Internal("cannot find this binary's path: " + error.message());
+  return std::unique_ptr<mount::Mounter>(new mount::FuseMounter(self, flags.state_dir + "/fuse"));
+}
+
+Result<std::map<std::string, std::string>> ParseTopology(const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> topology;
+  for (const std::string& pair : pairs) {
+    std::size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size())
+      return InvalidArgument("--topology \"" + pair + "\": use key=value");
+    topology[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return topology;
+}
+
+int RunNode(const CommonFlags& common, const NodeFlags& flags) {
+  sigset_t stop = BlockStopSignals();
+  Result<csi::Endpoint> endpoint = PrepareServer(common);
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  Result<std::map<std::string, std::string>> topology = ParseTopology(flags.topology);
+  if (!topology.ok()) return Fail(topology.status());
+  Result<std::unique_ptr<mount::Mounter>> mounter = MakeMounter(flags);
+  if (!mounter.ok()) return Fail(mounter.status());
+
+  NodeOptions options;
+  options.probe_timeout = std::chrono::seconds(flags.probe_timeout_s);
+  Node node(options, std::move(mounter).value());
+  csi::IdentityService identity(common.driver_name, NFSPROV_VERSION, /*controller_service=*/false,
+                                /*online_expansion=*/false, [] { return Status(); });
+  csi::NodeService node_service(node, {flags.node_id, *topology});
+  // Mounts stay when the plugin stops: pods keep using them, and the next plugin finds them.
+  return ServeUntilStopped(common, stop, *endpoint, {&identity, &node_service},
+                           "node " + flags.node_id + " (" + flags.mounter + " mounter)");
+}
+
+// Runs in the foreground until the mount is unmounted; the node plugin starts it detached so the
+// mount outlives a restart of the plugin, as a kernel mount does.
+int RunFuseMountCommand(const fusefs::FuseMountOptions& options, const std::string& log_level) {
+  if (Status s = ConfigureLogging("text", log_level); !s.ok()) return Fail(s);
+  Status served = fusefs::RunFuseMount(options);
+  if (!served.ok()) return Fail(served);
   return 0;
 }
 
@@ -135,6 +217,35 @@ int Main(int argc, char** argv) {
   controller->add_option("--nfs-timeout", controller_flags.nfs_timeout_s,
                          "seconds one NFS call may take, reconnects included")->capture_default_str();
 
+  CommonFlags node_common;
+  NodeFlags node_flags;
+  CLI::App* node = app.add_subcommand("node", "serve CSI Identity + Node (the per-node plugin)");
+  AddCommonFlags(node, &node_common);
+  node->add_option("--node-id", node_flags.node_id, "this node's name (the Kubernetes node name)")
+      ->required();
+  node->add_option("--mounter", node_flags.mounter,
+                   "kernel (mount -t nfs) or fuse (built-in user-space NFS client)")
+      ->capture_default_str();
+  node->add_option("--state-dir", node_flags.state_dir,
+                   "host directory for FUSE daemon logs and pid files (keep it across restarts)")
+      ->capture_default_str();
+  node->add_option("--topology", node_flags.topology,
+                   "key=value reported as this node's accessible topology (repeatable)");
+  node->add_option("--probe-timeout", node_flags.probe_timeout_s,
+                   "seconds a mount health check may take before the mount counts as unresponsive")
+      ->capture_default_str();
+
+  fusefs::FuseMountOptions fuse_options;
+  std::string fuse_log_level = "info";
+  CLI::App* fuse_mount =
+      app.add_subcommand("fuse-mount", "mount an NFS directory with the built-in user-space client");
+  fuse_mount->add_option("--url", fuse_options.url, "nfs://server[:port]/path?version=3|4")->required();
+  fuse_mount->add_option("--target", fuse_options.target, "directory to mount on")->required();
+  fuse_mount->add_option("--fsname", fuse_options.fsname, "source shown in mountinfo (server:/path)");
+  fuse_mount->add_flag("--read-only", fuse_options.read_only, "mount read-only");
+  fuse_mount->add_option("--log-level", fuse_log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+
   CLI::App* version = app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -142,6 +253,8 @@ int Main(int argc, char** argv) {
     std::printf("nfsprov %s\n", NFSPROV_VERSION);
     return 0;
   }
+  if (fuse_mount->parsed()) return RunFuseMountCommand(fuse_options, fuse_log_level);
+  if (node->parsed()) return RunNode(node_common, node_flags);
   return RunController(controller_common, controller_flags);
 }
 

@@ -301,6 +301,10 @@ std::string MetadataStore::VolumeRecordPath(const std::string& key) {
   return file.ok() ? *file : std::string();
 }
 
+std::string MetadataStore::ClaimPath(const std::string& relative_path) {
+  return ClaimLink(relative_path).value_or("");
+}
+
 std::string MetadataStore::TrashDir() { return AreaDir(kTrash); }
 
 std::string MetadataStore::ArchivePath(const std::string& relative_path, const std::string& key) {
@@ -339,6 +343,39 @@ Status MetadataStore::DeleteSnapshot(const std::string& key) {
 
 Result<std::vector<std::string>> MetadataStore::ListSnapshotKeys() {
   return ListKeys(*client_, kSnapshots);
+}
+
+Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
+                                         std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
+  if (record.state != VolumeState::kReady)
+    return InvalidArgument("CreateVolumeAtOnce writes the record last, so it must be ready");
+  Result<std::string> claim = ClaimLink(record.path);
+  if (!claim.ok()) return claim.status();
+  Result<std::string> file = RecordFile<VolumeRecord>(record.key);
+  if (!file.ok()) return file.status();
+  NFSPROV_RETURN_IF_ERROR(EnsureLayout());
+  const std::string dir = VolumeDir(record.path);
+  std::size_t created = 0;
+  Status made = client_->CreateInOrder({nfs::NewEntry::Symlink(record.key, *claim),
+                                        nfs::NewEntry::Directory(dir, mode, uid, gid),
+                                        nfs::NewEntry::Symlink(ToJson(record), *file)},
+                                       &created);
+  if (made.code() != StatusCode::kAlreadyExists) return made;
+  // What this very request made is known to be new (creation is exclusive), and no earlier
+  // attempt of this volume held the claim it just made, so what it ran into is not its own.
+  if (created == 1) {
+    // The directory was there before: never this volume's, whatever its age or content.
+    NFSPROV_RETURN_IF_ERROR(Release(record.path, record.key));
+    return made;
+  }
+  if (created == 2) {
+    // The name has a record already, for another path (the same path's claim would have
+    // stopped us first): the claim and the directory just made belong to no volume.
+    Status removed = client_->Rmdir(dir);
+    if (removed.ok()) removed = Release(record.path, record.key);
+    if (!removed.ok()) return removed.WithContext("taking back what a refused create made");
+  }
+  return Status(StatusCode::kAborted, made.message());
 }
 
 // Symlink creation is exclusive on the server, so of many concurrent claims exactly one

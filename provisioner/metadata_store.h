@@ -9,7 +9,10 @@
 //   .nfsprov/snapshots/<key>/       the snapshot's data (a copy of the volume tree)
 //   .nfsprov/claims/<pathkey>       a symlink whose target is the key of the volume that owns
 //                                   a directory (pathkey = KeyForName(path)); symlink creation
-//                                   is atomic and exclusive, so two volumes never own one path
+//                                   is atomic and exclusive, so two volumes never own one path.
+//                                   It is made before the directory, and its ctime (the
+//                                   server's clock) tells the volume's own directory, made
+//                                   after it, from an older foreign one
 //   .nfsprov/trash/<key>.<nonce>    volume directories renamed aside by DeleteVolume, removed
 //                                   in the background by the Reaper
 //   .nfsprov/archive/<path>.<key>   volumes kept by onDelete=archive (hierarchy preserved)
@@ -75,6 +78,7 @@ class MetadataStore {
   // written by this store are always valid: PutVolume and the parser check them.
   static std::string VolumeDir(const std::string& relative_path);  // "/" + path
   static std::string VolumeRecordPath(const std::string& key);  // "" for an invalid key
+  static std::string ClaimPath(const std::string& relative_path);  // the claim of a volume directory
   static std::string SnapshotDataDir(const std::string& key);
   static std::string TrashDir();
   static std::string ArchivePath(const std::string& relative_path, const std::string& key);
@@ -90,6 +94,24 @@ class MetadataStore {
   Status PutSnapshot(const SnapshotRecord& record);
   Status DeleteSnapshot(const std::string& key);
   Result<std::vector<std::string>> ListSnapshotKeys();
+
+  // A new volume with no content source in ONE request (nfs::Client::CreateInOrder): claims
+  // record.path for record.key, creates the directory with `mode` and owner, and writes the
+  // record (state ready) — each exclusively, in this order, stopping at the first that fails.
+  // A failure or a crash therefore leaves one of: nothing; the claim; the claim and the
+  // directory (perhaps without its final mode and owner); the complete volume. The record is
+  // written last, so a record of this call means the volume is complete.
+  // ALREADY_EXISTS: the directory was there before this request, which made the claim (so no
+  // earlier attempt of this volume made the directory): it is not this volume's; the claim is
+  // released again and nothing is left. ABORTED: the claim or the record was there already (an
+  // earlier attempt, another volume's claim, or the name's record for another path; the claim
+  // and directory just made are then removed again, and a crash before that leaves them: an
+  // empty directory and a claim whose volume records another path). On ABORTED and any other
+  // error the caller goes on step by step (GetVolume, PutVolume, Claim, mkdir or adopt,
+  // PutVolume), which recognises each of those states. The directory's parent must exist
+  // (NOT_FOUND otherwise).
+  Status CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode, std::optional<uint32_t> uid,
+                            std::optional<uint32_t> gid);
 
   // Claims `path` for volume `key`. Returns the key that owns the path afterwards: `key` when
   // this call or an earlier one by the same volume made the claim, another key when a different

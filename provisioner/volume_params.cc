@@ -50,19 +50,14 @@ Status SetShare(std::string_view value, Draft& draft) {
 }
 
 Status SetPort(std::string_view value, Draft& draft) {
-  std::optional<uint64_t> port = ParseUnsigned(value, 10, 65535);
-  if (!port || *port == 0) {
-    return InvalidArgument(nfs::QuoteForMessage(value) + " must be a decimal number from 1 to 65535");
-  }
-  draft.params.share.port = static_cast<int>(*port);
+  Result<int> port = ParsePort(value);
+  if (!port.ok()) return port.status();
+  draft.params.share.port = *port;
   return {};
 }
 
 Status SetNfsVersion(std::string_view value, Draft& draft) {
-  if (std::find(kNfsVersions.begin(), kNfsVersions.end(), value) == kNfsVersions.end()) {
-    return InvalidArgument(nfs::QuoteForMessage(value) +
-                           " is not supported; use 3, 4, 4.0, 4.1 or 4.2");
-  }
+  NFSPROV_RETURN_IF_ERROR(CheckNfsVersion(value));
   draft.params.share.nfs_version = std::string(value);
   return {};
 }
@@ -116,17 +111,8 @@ Status SetOnDelete(std::string_view value, Draft& draft) {
                          " is not supported; use delete, retain or archive (lowercase)");
 }
 
-// The node passes these to mount(8) as one argument; a line break or NUL could smuggle in
-// something else, so they are refused (carriage return too).
 Status SetMountOptions(std::string_view value, Draft& draft) {
-  if (value.size() > kMaxMountOptionsBytes) {
-    return InvalidArgument("the value is " + std::to_string(value.size()) + " bytes, longer than " +
-                           std::to_string(kMaxMountOptionsBytes));
-  }
-  if (value.find_first_of(std::string_view("\0\n\r", 3)) != std::string_view::npos) {
-    return InvalidArgument(nfs::QuoteForMessage(value) +
-                           " contains a NUL byte or a line break, which are not allowed");
-  }
+  NFSPROV_RETURN_IF_ERROR(CheckMountOptionsText(value));
   draft.params.mount_options = std::string(value);
   return {};
 }
@@ -225,6 +211,36 @@ Result<std::string> ValueOf(std::string_view name, const TemplateValues& values)
 }
 
 }  // namespace
+
+Result<int> ParsePort(std::string_view value) {
+  std::optional<uint64_t> port = ParseUnsigned(value, 10, 65535);
+  if (!port || *port == 0) {
+    return InvalidArgument(nfs::QuoteForMessage(value) + " must be a decimal number from 1 to 65535");
+  }
+  return static_cast<int>(*port);
+}
+
+Status CheckNfsVersion(std::string_view value) {
+  if (std::find(kNfsVersions.begin(), kNfsVersions.end(), value) == kNfsVersions.end()) {
+    return InvalidArgument(nfs::QuoteForMessage(value) +
+                           " is not supported; use 3, 4, 4.0, 4.1 or 4.2");
+  }
+  return {};
+}
+
+// The node passes these to mount(8) as one argument; a line break or NUL could smuggle in
+// something else, so they are refused (carriage return too).
+Status CheckMountOptionsText(std::string_view value) {
+  if (value.size() > kMaxMountOptionsBytes) {
+    return InvalidArgument("the value is " + std::to_string(value.size()) + " bytes, longer than " +
+                           std::to_string(kMaxMountOptionsBytes));
+  }
+  if (value.find_first_of(std::string_view("\0\n\r", 3)) != std::string_view::npos) {
+    return InvalidArgument(nfs::QuoteForMessage(value) +
+                           " contains a NUL byte or a line break, which are not allowed");
+  }
+  return {};
+}
 
 std::string_view OnDeleteName(OnDelete on_delete) {
   switch (on_delete) {

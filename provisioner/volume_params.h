@@ -43,6 +43,12 @@ struct VolumeParams {
 // the driver's own area, so no record can point DeleteVolume at the metadata itself.
 Status ValidateVolumePath(std::string_view path);
 
+// Value checks shared with the node plugin, which reads the same keys from a volume context.
+// Each is INVALID_ARGUMENT quoting the value and saying what is allowed.
+Result<int> ParsePort(std::string_view value);              // 1..65535, decimal
+Status CheckNfsVersion(std::string_view value);             // 3, 4, 4.0, 4.1 or 4.2
+Status CheckMountOptionsText(std::string_view value);       // ≤ 1 KiB, no NUL or line break
+
 // `volume_name` is the CSI name (the PV name under Kubernetes).
 Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>& parameters,
                                        std::string_view volume_name);

@@ -1,5 +1,9 @@
 // A CreateVolume that resumes after a crash adopts only what is provably its own or harmless:
-// never a foreign directory with data in it.
+// never a foreign directory with data in it. The states seeded here are those a crash (or a
+// failed request) leaves at each point: of the step-by-step create (record "creating" and
+// claim), and of the one-request create (claim only; claim and directory).
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -50,6 +54,33 @@ class ControllerResumeTest : public ::testing::Test {
     ASSERT_TRUE(share->store->PutVolume(record).ok());
     auto owner = share->store->Claim(record.path, record.key);
     ASSERT_TRUE(owner.ok() && *owner == record.key);
+  }
+
+  // What the one-request create leaves when it stops after the claim (MetadataStore::
+  // CreateVolumeAtOnce): a claim for `path` by the volume `owner_name`, and no record.
+  void LeaveClaimOnly(const std::string& owner_name, const std::string& path) {
+    auto share = controller_->shares().Get(share_);
+    ASSERT_TRUE(share.ok()) << share.status().ToString();
+    auto owner = share->store->Claim(path, KeyForName(owner_name));
+    ASSERT_TRUE(owner.ok() && *owner == KeyForName(owner_name));
+  }
+
+  // The share's client with its reaper stopped (it shares the client), after a first create has
+  // connected it and made .nfsprov: its RequestCount() then counts only the calls made.
+  nfs::Client& QuietClient() {
+    EXPECT_TRUE(controller_->CreateVolume(Args("pv-warm-up")).ok());
+    auto share = controller_->shares().Get(share_);
+    EXPECT_TRUE(share.ok());
+    share->reaper->Stop();
+    return *share->client;
+  }
+
+  std::optional<VolumeRecord> RecordOf(const std::string& name) {
+    auto share = controller_->shares().Get(share_);
+    EXPECT_TRUE(share.ok());
+    auto record = share->store->GetVolume(KeyForName(name));
+    EXPECT_TRUE(record.ok()) << record.status().ToString();
+    return record.ok() ? *record : std::nullopt;
   }
 
   std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
@@ -114,6 +145,141 @@ TEST_F(ControllerResumeTest, CopiesOnlyOverItsOwnPartialCopy) {
   other.source = {ContentSource::Kind::kVolume, source->id};
   EXPECT_EQ(controller_->CreateVolume(other).status().code(), StatusCode::kAlreadyExists);
   EXPECT_TRUE(fs::exists(Local("pv-other/precious")));
+}
+
+TEST_F(ControllerResumeTest, ANewVolumeIsOneRequestAndARetryTwo) {
+  nfs::Client& client = QuietClient();
+  uint64_t before = client.RequestCount();
+  auto volume = controller_->CreateVolume(Args("pv-counted"));
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  EXPECT_EQ(client.RequestCount() - before, 1u) << "one COMPOUND: claim, directory, record";
+  before = client.RequestCount();
+  auto again = controller_->CreateVolume(Args("pv-counted"));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->id, volume->id);
+  EXPECT_EQ(client.RequestCount() - before, 2u) << "the COMPOUND stops at the claim; the record is read";
+  struct stat st;
+  ASSERT_EQ(stat(Local("pv-counted").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  EXPECT_EQ(RecordOf("pv-counted")->state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, RefusesAnEmptyDirectoryMadeJustBefore) {
+  // Within the server's timestamp granularity of the claim: only the one-request create, which
+  // made the claim itself, can tell it is not the volume's own.
+  for (int i = 0; i < 5; ++i) {
+    const std::string name = "pv-just-before-" + std::to_string(i);
+    fs::create_directory(Local(name));
+    EXPECT_EQ(controller_->CreateVolume(Args(name)).status().code(), StatusCode::kAlreadyExists);
+    EXPECT_TRUE(fs::is_empty(Local(name)));
+    EXPECT_FALSE(RecordOf(name).has_value());
+    EXPECT_FALSE(fs::is_symlink(Local(".nfsprov/claims/" + KeyForName(name)))) << "claim kept";
+  }
+}
+
+TEST_F(ControllerResumeTest, TheSameNameForAnotherPathTakesNothing) {
+  ASSERT_TRUE(controller_->CreateVolume(Args("pv-here")).ok());
+  CreateVolumeArgs args = Args("pv-here");
+  args.parameters["subDir"] = "elsewhere";
+  EXPECT_EQ(controller_->CreateVolume(args).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_FALSE(fs::exists(Local("elsewhere"))) << "the directory the refused call made is left";
+  EXPECT_FALSE(fs::is_symlink(Local(".nfsprov/claims/" + KeyForName("elsewhere")))) << "and its claim";
+  EXPECT_EQ(RecordOf("pv-here")->path, "pv-here");
+}
+
+TEST_F(ControllerResumeTest, ResumesAStepByStepCreateThatStoppedBeforeItsClaim) {
+  auto share = controller_->shares().Get(share_);
+  ASSERT_TRUE(share.ok());
+  VolumeRecord record;
+  record.name = "pv-early";
+  record.key = KeyForName("pv-early");
+  record.path = "pv-early";
+  record.parameters = Args("pv-early").parameters;
+  record.state = VolumeState::kCreating;
+  ASSERT_TRUE(share->store->PutVolume(record).ok());
+  auto volume = controller_->CreateVolume(Args("pv-early"));
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  EXPECT_TRUE(fs::is_directory(Local("pv-early")));
+  EXPECT_EQ(RecordOf("pv-early")->state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, ResumesACreateThatStoppedAfterItsClaim) {
+  LeaveClaimOnly("pv-claimed", "pv-claimed");
+  CreateVolumeArgs args = Args("pv-claimed");
+  args.parameters["mountPermissions"] = "0750";
+  auto volume = controller_->CreateVolume(args);
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  struct stat st;
+  ASSERT_EQ(stat(Local("pv-claimed").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(RecordOf("pv-claimed")->state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, ResumesACreateThatStoppedAfterItsDirectory) {
+  // The directory made after the claim, its SETATTR not done yet (mode still 0700).
+  LeaveClaimOnly("pv-made", "pv-made");
+  ASSERT_EQ(mkdir(Local("pv-made").c_str(), 0700), 0);
+  CreateVolumeArgs args = Args("pv-made");
+  args.parameters["mountPermissions"] = "02775";
+  auto volume = controller_->CreateVolume(args);
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  struct stat st;
+  ASSERT_EQ(stat(Local("pv-made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 02775u) << "adopted and given its mode";
+  EXPECT_EQ(RecordOf("pv-made")->state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, RefusesAnOlderDirectoryBehindItsOwnClaim) {
+  fs::create_directory(Local("pv-old"));
+  std::ofstream(Local("pv-old/precious")) << "not ours";
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  LeaveClaimOnly("pv-old", "pv-old");  // e.g. the one-request create stopped at the directory
+  EXPECT_EQ(controller_->CreateVolume(Args("pv-old")).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_TRUE(fs::exists(Local("pv-old/precious")));
+  EXPECT_FALSE(RecordOf("pv-old").has_value()) << "the refused volume's record was left behind";
+  EXPECT_FALSE(fs::is_symlink(Local(".nfsprov/claims/" + KeyForName("pv-old")))) << "claim kept";
+}
+
+TEST_F(ControllerResumeTest, APathClaimedByAnotherHalfMadeVolumeIsNotTaken) {
+  LeaveClaimOnly("pv-first", "shared");  // its create stopped after the claim
+  CreateVolumeArgs args = Args("pv-second");
+  args.parameters["subDir"] = "shared";
+  EXPECT_EQ(controller_->CreateVolume(args).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_FALSE(fs::exists(Local("shared")));
+  EXPECT_FALSE(RecordOf("pv-second").has_value());
+  EXPECT_EQ(fs::read_symlink(Local(".nfsprov/claims/" + KeyForName("shared"))).string(),
+            KeyForName("pv-first"));
+  // The first one, retried, still gets its directory.
+  args = Args("pv-first");
+  args.parameters["subDir"] = "shared";
+  auto first = controller_->CreateVolume(args);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(fs::is_directory(Local("shared")));
+}
+
+TEST_F(ControllerResumeTest, ANewParentDirectoryFallsBackToTheStepByStepCreate) {
+  CreateVolumeArgs args = Args("pv-nested");
+  args.parameters["subDir"] = "team/a/pv-nested";
+  auto volume = controller_->CreateVolume(args);
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  EXPECT_TRUE(fs::is_directory(Local("team/a/pv-nested")));
+  EXPECT_EQ(RecordOf("pv-nested")->state, VolumeState::kReady);
+}
+
+TEST_F(ControllerResumeTest, ARecordTooLargeForOneRequestGoesStepByStep) {
+  // The path is in the claim's, the directory's and the record's part of the COMPOUND, and twice
+  // in the record: together more than one request holds, while the record alone fits.
+  CreateVolumeArgs args = Args("pv-large");
+  const std::string path = std::string(250, 'a') + "/" + std::string(250, 'b') + "/" + std::string(250, 'c');
+  args.parameters["subDir"] = path;
+  args.parameters["mountOptions"] = "nfsvers=4.1," + std::string(900, 'o');
+  nfs::Client& client = QuietClient();
+  const uint64_t before = client.RequestCount();
+  auto volume = controller_->CreateVolume(args);
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  EXPECT_GT(client.RequestCount() - before, 3u) << "the one-request create was not refused";
+  EXPECT_TRUE(fs::is_directory(Local(path)));
+  EXPECT_EQ(RecordOf("pv-large")->state, VolumeState::kReady);
 }
 
 }  // namespace

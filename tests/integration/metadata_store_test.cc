@@ -189,6 +189,39 @@ TEST_F(MetadataStoreTest, VolumeRecordRoundTrip) {
   ASSERT_OK(store_->DeleteVolume(record.key));  // missing: OK
 }
 
+TEST_F(MetadataStoreTest, CreateVolumeAtOnceMakesClaimDirectoryAndRecord) {
+  VolumeRecord record = SampleVolume("pv-once");
+  record.path = "pv-once";
+  ASSERT_OK(store_->EnsureLayout());
+  ASSERT_OK(store_->CreateVolumeAtOnce(record, 02775, std::nullopt, 3003));
+  struct stat st;
+  ASSERT_EQ(stat(Local("/pv-once").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 02775u);
+  EXPECT_EQ(st.st_gid, 3003u);
+  EXPECT_EQ(store_->GetVolume(record.key).value(), record);
+  EXPECT_EQ(store_->Claim("pv-once", KeyForName("someone-else")).value(), record.key);
+
+  // Anything already there stops it: ABORTED (go step by step), nothing replaced.
+  EXPECT_EQ(store_->CreateVolumeAtOnce(record, 0777, std::nullopt, std::nullopt).code(), StatusCode::kAborted);
+  record.state = VolumeState::kCreating;
+  EXPECT_EQ(store_->CreateVolumeAtOnce(record, 0777, std::nullopt, std::nullopt).code(),
+            StatusCode::kInvalidArgument) << "the record is written last: it must say ready";
+}
+
+TEST_F(MetadataStoreTest, CreateVolumeAtOnceLeavesNothingBehindAForeignDirectory) {
+  VolumeRecord record = SampleVolume("pv-foreign");
+  record.path = "pv-foreign";
+  ASSERT_OK(store_->EnsureLayout());
+  ASSERT_EQ(mkdir(Local("/pv-foreign").c_str(), 0700), 0);
+  EXPECT_EQ(store_->CreateVolumeAtOnce(record, 0777, std::nullopt, std::nullopt).code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_FALSE(Exists(Local("/.nfsprov/claims/" + KeyForName("pv-foreign")))) << "claim released";
+  EXPECT_FALSE(store_->GetVolume(record.key).value().has_value());
+  struct stat st;
+  ASSERT_EQ(stat(Local("/pv-foreign").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "the foreign directory was touched";
+}
+
 TEST_F(MetadataStoreTest, SnapshotRecordRoundTrip) {
   SnapshotRecord record = SampleSnapshot("snap-1");
   ASSERT_OK(store_->PutSnapshot(record));

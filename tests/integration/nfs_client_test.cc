@@ -157,6 +157,54 @@ TEST_F(ClientTest, SymlinksHoldTextAndReplaceAtomically) {
   EXPECT_EQ(entries->size(), 2u) << "a temporary link was left behind";
 }
 
+TEST_F(ClientTest, CreateInOrderMakesEverythingInOneRequest) {
+  ASSERT_OK(client_->Mkdir("/meta", 0700));
+  const uint64_t before = client_->RequestCount();
+  ASSERT_OK(client_->CreateInOrder({NewEntry::Symlink("owner", "/meta/claim"),
+                                    NewEntry::Directory("/vol", 02770, 1001, 2002),
+                                    NewEntry::Symlink(std::string(500, 'r'), "/meta/record")}));
+  EXPECT_EQ(client_->RequestCount() - before, 1u);
+  struct stat st;
+  ASSERT_EQ(stat(Local("/vol").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 02770u);
+  EXPECT_EQ(st.st_uid, 1001u);
+  EXPECT_EQ(st.st_gid, 2002u);
+  EXPECT_EQ(client_->Readlink("/meta/claim").value_or(""), "owner");
+  EXPECT_EQ(client_->Readlink("/meta/record").value_or(""), std::string(500, 'r'));
+}
+
+TEST_F(ClientTest, CreateInOrderStopsAtTheFirstFailureAndNamesIt) {
+  ASSERT_EQ(mkdir(Local("/taken").c_str(), 0755), 0);
+  Status s = client_->CreateInOrder({NewEntry::Symlink("owner", "/claim"),
+                                     NewEntry::Directory("/taken", 0755),
+                                     NewEntry::Symlink("record", "/record")});
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists) << s.ToString();
+  EXPECT_NE(s.message().find("mkdir /taken"), std::string::npos) << s.message();
+  EXPECT_EQ(client_->Readlink("/claim").value_or(""), "owner") << "the entry before it exists";
+  EXPECT_EQ(client_->Lstat("/record").status().code(), StatusCode::kNotFound) << "the one after was tried";
+
+  s = client_->CreateInOrder({NewEntry::Symlink("again", "/claim"), NewEntry::Directory("/fresh", 0755)});
+  EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(s.message().find("symlink /claim"), std::string::npos) << s.message();
+  EXPECT_EQ(client_->Lstat("/fresh").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(client_->Readlink("/claim").value_or(""), "owner") << "never replaced";
+}
+
+TEST_F(ClientTest, CreateInOrderRefusesWhatDoesNotFitInOneRequest) {
+  const uint64_t before = client_->RequestCount();
+  Status s = client_->CreateInOrder({NewEntry::Symlink(std::string(2000, 'a'), "/a"),
+                                     NewEntry::Symlink(std::string(2000, 'b'), "/b")});
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.code(), StatusCode::kUnavailable) << "must not look like a broken connection: " << s.ToString();
+  EXPECT_NE(s.message().find("does not fit"), std::string::npos) << s.message();
+  EXPECT_LE(client_->RequestCount() - before, 1u) << "retried as if the connection had failed";
+  EXPECT_EQ(client_->Lstat("/a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(client_->CreateInOrder({NewEntry::Directory("/", 0755)}).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(client_->CreateInOrder({NewEntry::Directory("/ok", 0755), NewEntry::Directory("/x/../y", 0755)}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(client_->Lstat("/ok").status().code(), StatusCode::kNotFound) << "checked before anything is sent";
+}
+
 TEST_F(ClientTest, StatFsReportsTheFilesystem) {
   auto fs = client_->StatFs("/");
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
@@ -285,6 +333,9 @@ TEST(ClientV3Test, PathOperationsWorkOverNfsV3) {
   ASSERT_TRUE(entries.ok());
   EXPECT_EQ(entries->size(), 2u);
   EXPECT_EQ(c.Mkdir("/v3", 0755).code(), StatusCode::kAlreadyExists);
+  ASSERT_TRUE(c.CreateInOrder({NewEntry::Symlink("owner", "/v3/claim"), NewEntry::Directory("/v3/d", 0770)}).ok());
+  EXPECT_EQ(c.Readlink("/v3/claim").value_or(""), "owner");
+  EXPECT_EQ(c.Stat("/v3/d").value_or(FileAttr{}).mode, 0770u);
   EXPECT_EQ(RemoveTree(c, "/v3").status().code(), StatusCode::kUnimplemented)
       << "the tree engine is NFSv4-only and must say so";
 }

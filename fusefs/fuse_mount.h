@@ -1,0 +1,25 @@
+// RunFuseMount: the user-space NFS mount behind `nfsprov fuse-mount` (libfuse3 over libnfs).
+//
+// Connects to the NFS export named by `url`, checks that its path is a directory, mounts it at
+// `target` as fstype "fuse.nfsprov" with source `fsname`, and serves until the mount is
+// unmounted (umount, fusermount3 -u) or the process gets SIGTERM/SIGINT (then it unmounts).
+// Errors before the mount is up (bad URL, server unreachable, path missing, target not a
+// directory) come back as a Status naming what failed; nothing is left mounted.
+#pragma once
+
+#include <string>
+
+#include "common/status.h"
+
+namespace nfsprov::fusefs {
+
+struct FuseMountOptions {
+  std::string url;       // nfs://server[:port]/path?version=3|4 (nfs/url.h)
+  std::string target;    // existing directory
+  std::string fsname;    // mountinfo source, e.g. "server:/export/vols/a"
+  bool read_only = false;
+};
+
+Status RunFuseMount(const FuseMountOptions& options);
+
+}  // namespace nfsprov::fusefs

@@ -1,0 +1,99 @@
+// NfsFs: the filesystem operations behind `nfsprov fuse-mount`, as calls on one NFS export.
+//
+// Methods are synchronous and thread-safe (FUSE worker threads call them) and return 0, a byte
+// count, or a negative errno, which is what FUSE wants. Paths are the FUSE paths ("/a/b"), which
+// are also paths within the export. A server that cannot be reached within the call timeout
+// gives EIO; the connections keep reconnecting, so later calls work once it is back.
+//
+// Open files hold no NFSv4 open state: open() resolves the path to a file handle, and reads,
+// writes, truncates and attribute reads go by handle with the anonymous stateid. libnfs 4.0 has
+// one open-owner per connection, so two opens of one file through libnfs would share (and one
+// close would end) the same server state; handles also survive a server restart, so open files
+// keep working after it. Creation is an exclusive OPEN+CLOSE through libnfs (NFSv4 creates files
+// only with OPEN), then one COMPOUND sets mode, owner and times and returns the handle and the
+// attributes that
+// answer FUSE's getattr right after the create without another round trip. Writes go in
+// UNSTABLE pieces of nfs4::kMaxWriteBytes (libnfs encodes a request in 4 KiB), all in flight at
+// once; flush and fsync COMMIT what was written, so data is durable after close(2) as with the
+// kernel NFS client.
+//
+// Identity: every request carries the mount process's AUTH_SYS credentials (root for the node
+// plugin); the kernel checks the caller's permissions against the reported modes before a call
+// gets here (default_permissions, see docs/fusefs.md). New files and directories get the
+// caller's uid and gid as owner.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "nfs/client.h"
+#include "nfs/nfs4_compound.h"
+
+namespace nfsprov::fusefs {
+
+// Negative errno for a failed Status: the server's errno; EIO when the server was unreachable.
+int ToErrno(const Status& status);
+
+struct OpenFile {
+  nfs::nfs4::FileHandle fh;
+  nfs::EventLoop* loop = nullptr;  // one connection per open file: its writes stay in order
+  std::optional<nfs::FileAttr> created;  // from create, answers the getattr that follows once
+  std::atomic<bool> dirty{false};        // UNSTABLE writes not yet committed
+};
+
+class NfsFs {
+ public:
+  static constexpr int kConnections = 3;
+
+  // Connects and checks that the export path is a directory.
+  static Result<std::unique_ptr<NfsFs>> Connect(const nfs::NfsUrl& url, bool read_only,
+                                                std::chrono::milliseconds call_timeout);
+
+  nfs::Client& client() { return *client_; }
+  bool read_only() const { return read_only_; }
+
+  int GetAttr(const std::string& path, OpenFile* file, struct stat* st);
+  int ReadDir(const std::string& path, std::vector<nfs::DirEntry>* entries);  // without . and ..
+  int Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid);
+  int Unlink(const std::string& path);
+  int Rmdir(const std::string& path);
+  int Rename(const std::string& from, const std::string& to, unsigned flags);
+  int Link(const std::string& from, const std::string& to);
+  int Symlink(const std::string& target, const std::string& link_path);
+  int Readlink(const std::string& path, char* buf, size_t size);
+  int Chmod(const std::string& path, mode_t mode);
+  int Chown(const std::string& path, uid_t uid, gid_t gid);
+  int Utimens(const std::string& path, const struct timespec tv[2]);
+  int Truncate(const std::string& path, OpenFile* file, off_t size);
+  int StatFs(struct statvfs* out);
+
+  int Open(const std::string& path, int flags, std::unique_ptr<OpenFile>* out);
+  int Create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_t gid,
+             std::unique_ptr<OpenFile>* out);
+  int Read(OpenFile& file, char* buf, size_t size, off_t offset);
+  int Write(OpenFile& file, const char* buf, size_t size, off_t offset);
+  int Commit(OpenFile& file);  // flush and fsync
+
+ private:
+  NfsFs(std::unique_ptr<nfs::Client> client, bool read_only)
+      : client_(std::move(client)), read_only_(read_only) {}
+  // Sends `c` on `loop`. With attrs, `c` ends with GETATTR (GetEntryAttrs), decoded into it;
+  // with fh too, a GETFH comes just before that GETATTR.
+  int Send(nfs::EventLoop& loop, std::shared_ptr<nfs::nfs4::Compound> c,
+           nfs::FileAttr* attrs = nullptr, nfs::nfs4::FileHandle* fh = nullptr);
+  int SetAttrs(const std::string& path, const nfs::nfs4::SetAttrs& attrs);
+  int LookupHandle(const std::string& path, nfs::EventLoop& loop, nfs::nfs4::FileHandle* fh);
+
+  std::unique_ptr<nfs::Client> client_;
+  const bool read_only_;
+};
+
+}  // namespace nfsprov::fusefs
