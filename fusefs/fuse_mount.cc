@@ -10,8 +10,12 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,10 +37,40 @@ constexpr unsigned kMaxTransfer = 1 << 20;  // max_write, max_read and readahead
 // and at its release (where the kernel drops its flock lock, see Release).
 constexpr uint64_t kFlockOwnerBit = uint64_t{1} << 63;
 
+// When INIT completes, the kernel caps a FUSE mount's readahead at its 128 KiB default, so
+// sequential reads arrive 128 KiB at a time, one after another. Once INIT is done (any file open
+// proves it) the mount raises its bdi's read_ahead_kb, as the kernel NFS client sizes its own.
+constexpr const char* kReadAheadKb = "4096";
+
 struct Mount {
   std::unique_ptr<NfsFs> fs;
   std::unique_ptr<LockManager> locks;
+  std::string read_ahead_file;  // /sys/class/bdi/<maj:min>/read_ahead_kb; empty if unknown
+  std::once_flag read_ahead_raised;
 };
+
+// The sysfs readahead file of the mount at `target` (canonical), from its mountinfo device number.
+std::string ReadAheadFile(const std::string& target) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line, found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, mountpoint;
+    fields >> id >> parent >> device >> root >> mountpoint;
+    if (mountpoint == target) found = "/sys/class/bdi/" + device + "/read_ahead_kb";
+  }
+  return found;
+}
+
+void RaiseReadAhead(Mount& mount) {
+  std::call_once(mount.read_ahead_raised, [&] {
+    if (mount.read_ahead_file.empty()) return;
+    std::ofstream out(mount.read_ahead_file);
+    out << kReadAheadKb;
+    out.flush();
+    if (!out) spdlog::warn("fuse-mount: cannot raise readahead in {}", mount.read_ahead_file);
+  });
+}
 
 Mount& M() { return *static_cast<Mount*>(fuse_get_context()->private_data); }
 OpenFile* FileOf(const fuse_file_info* fi) {
@@ -94,6 +128,7 @@ int Truncate(const char* path, off_t size, fuse_file_info* fi) { return M().fs->
 int StatFs(const char*, struct statvfs* out) { return M().fs->StatFs(out); }
 
 int Open(const char* path, fuse_file_info* fi) {
+  RaiseReadAhead(M());
   std::unique_ptr<OpenFile> file;
   if (int err = M().fs->Open(P(path), fi->flags, &file)) return err;
   fi->fh = reinterpret_cast<uint64_t>(file.release());
@@ -230,11 +265,14 @@ Status RunFuseMount(const FuseMountOptions& options) {
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return Internal("fuse_new failed for options " + opts);
   }
+  // Resolved before mounting: once mounted, a lookup of the target waits for the FUSE loop.
+  std::unique_ptr<char, decltype(&free)> canonical_target(realpath(options.target.c_str(), nullptr), &free);
   if (fuse_mount(f, options.target.c_str()) != 0) {
     fuse_destroy(f);
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return Internal("cannot mount FUSE at " + options.target + " (see the libfuse message above)");
   }
+  if (canonical_target != nullptr) mount->read_ahead_file = ReadAheadFile(canonical_target.get());
   fuse_session* se = fuse_get_session(f);
   fuse_set_signal_handlers(se);
   spdlog::info("fuse-mount: mounted {} at {}{}", url->Display(), options.target,
