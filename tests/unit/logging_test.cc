@@ -98,9 +98,11 @@ TEST_F(LoggingTest, JsonLinesCarryTimeLevelAndMessage) {
 TEST_F(LoggingTest, JsonTimeIsUtcNow) {
   ASSERT_TRUE(ConfigureLogging("json", "info").ok());
   StderrCapture capture;
-  const std::time_t before = std::time(nullptr);
+  // The clock spdlog reads: time() is the coarse clock, which lags it by up to a tick, so a log
+  // line written just after a second boundary could look later than a time() taken after it.
+  const std::time_t before = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   spdlog::info("tick");
-  const std::time_t after = std::time(nullptr);
+  const std::time_t after = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   const std::vector<std::string> lines = capture.Lines();
   ASSERT_EQ(lines.size(), 1u);
   const std::string time = ParseLine(lines[0]).value("time", "");
