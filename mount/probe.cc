@@ -53,9 +53,9 @@ MountHealth FromErrno(int err, const char* call, const std::string& path) {
 MountHealth StatBoth(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return FromErrno(errno, "stat", path);
-  struct statvfs vfs {};
-  if (statvfs(path.c_str(), &vfs) != 0) return FromErrno(errno, "statvfs", path);
-  return {};
+  MountHealth healthy;
+  if (statvfs(path.c_str(), &healthy.fs) != 0) return FromErrno(errno, "statvfs", path);
+  return healthy;
 }
 
 void RunProbe(std::string path, std::shared_ptr<Probe> probe) {
@@ -98,14 +98,14 @@ MountHealth ProbeMount(const std::string& path, std::chrono::milliseconds timeou
     } catch (const std::system_error& e) {
       registry.in_flight.erase(path);
       return {MountState::kError, e.code().value(),
-              "start probe thread for " + path + ": " + e.what()};
+              "start probe thread for " + path + ": " + e.what(), {}};
     }
     slot = probe;
   }
   std::shared_ptr<Probe> probe = slot;  // the slot may be erased while we wait
   if (!probe->cv.wait_for(lock, timeout, [&] { return probe->done; })) {
     return {MountState::kUnresponsive, 0,
-            "stat " + path + " did not return within " + std::to_string(timeout.count()) + " ms"};
+            "stat " + path + " did not return within " + std::to_string(timeout.count()) + " ms", {}};
   }
   return probe->result;
 }

@@ -6,8 +6,11 @@
 // thread and waits at most `timeout` for it. At most one probe thread per path (the string as
 // given; Unmount passes the mountinfo target) is in flight:
 // callers that arrive while one runs wait for that one's result instead of starting another, so
-// a hung mount costs one blocked thread, not one per call.
+// a hung mount costs one blocked thread, not one per call. A healthy result carries the statvfs
+// figures, so a caller that wants usage need not touch the mount again.
 #pragma once
+
+#include <sys/statvfs.h>
 
 #include <chrono>
 #include <string>
@@ -29,6 +32,7 @@ struct MountHealth {
   MountState state = MountState::kHealthy;
   int sys_errno = 0;    // the errno behind kStale, kDisconnected and kError
   std::string message;  // "stat /path: Stale file handle"; empty when healthy
+  struct statvfs fs {};  // what statvfs returned, when healthy: usage without a second call
 };
 
 MountHealth ProbeMount(const std::string& path, std::chrono::milliseconds timeout);

@@ -150,7 +150,8 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
 // The mounter the node uses. FUSE daemons are this same binary, started detached; their logs and
 // pid files live under the state directory, which must survive a restart of the plugin.
 Result<std::unique_ptr<mount::Mounter>> MakeMounter(const NodeFlags& flags) {
-  if (flags.mounter == "kernel") return std::unique_ptr<mount::Mounter>(new mount::KernelMounter());
+  if (flags.mounter == "kernel")
+    return std::unique_ptr<mount::Mounter>(std::make_unique<mount::KernelMounter>());
   if (flags.mounter != "fuse")
     return InvalidArgument("--mounter \"" + flags.mounter + "\": use kernel or fuse");
   if (::access("/dev/fuse", R_OK | W_OK) != 0)
@@ -158,7 +159,8 @@ Result<std::unique_ptr<mount::Mounter>> MakeMounter(const NodeFlags& flags) {
   std::error_code error;
   std::string self = std::filesystem::read_symlink("/proc/self/exe", error).string();
   if (error) return Internal("cannot find this binary's path: " + error.message());
-  return std::unique_ptr<mount::Mounter>(new mount::FuseMounter(self, flags.state_dir + "/fuse"));
+  return std::unique_ptr<mount::Mounter>(
+      std::make_unique<mount::FuseMounter>(self, flags.state_dir + "/fuse"));
 }
 
 Result<std::map<std::string, std::string>> ParseTopology(const std::vector<std::string>& pairs) {

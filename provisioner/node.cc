@@ -1,8 +1,5 @@
 #include "provisioner/node.h"
 
-#include <sys/statvfs.h>
-
-#include <cerrno>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -40,29 +37,34 @@ Status Node::Stage(const StageArgs& args) {
   if (!spec.ok()) return spec.status();
   spec->read_only = spec->read_only || args.read_only;
   KeyedMutex::Lock lock = volume_locks_.Acquire(args.volume_id);
-  return StageLocked(*spec, args.staging_path);
+  Result<std::optional<mount::MountEntry>> found = mount::FindMountAt(args.staging_path);
+  if (!found.ok()) return found.status();
+  return StageLocked(*spec, args.staging_path, *found).status();
 }
 
-// A mount already at the staging path is kept when it is this volume's and alive, replaced when
-// it is this volume's and dead, and refused otherwise.
-Status Node::StageLocked(const mount::NfsMountSpec& spec, const std::string& staging_path) {
-  Result<std::optional<mount::MountEntry>> found = mount::FindMountAt(staging_path);
-  if (!found.ok()) return found.status();
-  if (found->has_value()) {
-    const mount::MountEntry& entry = **found;
-    if (!mounter_->Matches(spec, entry.fstype, entry.source) || entry.read_only != spec.read_only) {
+// A mount already at the staging path (`found`) is kept when it is this volume's and alive,
+// replaced when it is this volume's and dead, and refused otherwise. Returns the live mount.
+Result<mount::MountEntry> Node::StageLocked(const mount::NfsMountSpec& spec,
+                                            const std::string& staging_path,
+                                            const std::optional<mount::MountEntry>& found) {
+  if (found.has_value()) {
+    if (!mounter_->Matches(spec, found->fstype, found->source) || found->read_only != spec.read_only) {
       return AlreadyExists("staging path " + staging_path + " is already mounted from " +
-                           Describe(entry) + ", not from " + mount::MountSource(spec) +
+                           Describe(*found) + ", not from " + mount::MountSource(spec) +
                            (spec.read_only ? " (read-only)" : " (read-write)"));
     }
     mount::MountHealth health = mount::ProbeMount(staging_path, options_.probe_timeout);
-    if (Healthy(health)) return Status();
+    if (Healthy(health)) return *found;
     spdlog::warn("staging mount {} of {} is not usable ({}); mounting it again", staging_path,
-                 entry.source, health.message);
+                 found->source, health.message);
     NFSPROV_RETURN_IF_ERROR(mounter_->Unmount(staging_path));
   }
   NFSPROV_RETURN_IF_ERROR(mount::MakeDirs(staging_path, 0750));
-  return mounter_->Mount(spec, staging_path);
+  NFSPROV_RETURN_IF_ERROR(mounter_->Mount(spec, staging_path));
+  Result<std::optional<mount::MountEntry>> mounted = mount::FindMountAt(staging_path);
+  if (!mounted.ok()) return mounted.status();
+  if (!mounted->has_value()) return Internal("staging mount " + staging_path + " vanished");
+  return **mounted;
 }
 
 Status Node::Unstage(const std::string& volume_id, const std::string& staging_path) {
@@ -79,33 +81,31 @@ Status Node::Publish(const PublishArgs& args) {
   const bool read_only = args.read_only || spec->read_only;
   KeyedMutex::Lock lock = volume_locks_.Acquire(args.volume_id);
 
-  Result<std::optional<mount::MountEntry>> staged = mount::FindMountAt(args.staging_path);
-  if (!staged.ok()) return staged.status();
-  if (!staged->has_value())
+  Result<std::optional<mount::MountEntry>> found_staged = mount::FindMountAt(args.staging_path);
+  if (!found_staged.ok()) return found_staged.status();
+  if (!found_staged->has_value())
     return FailedPrecondition("volume " + args.volume_id + " is not staged at " + args.staging_path +
                               " (NodeStageVolume first)");
+  if ((*found_staged)->read_only && !read_only)
+    return InvalidArgument("volume " + args.volume_id + " is staged read-only at " +
+                           args.staging_path + "; it cannot be published read-write");
   // A dead staging mount would hand the pod a broken volume: bring it back first, with the spec
   // it was staged with (its read-only state included).
   mount::NfsMountSpec staged_spec = *spec;
-  staged_spec.read_only = (*staged)->read_only;
-  NFSPROV_RETURN_IF_ERROR(StageLocked(staged_spec, args.staging_path));
-  staged = mount::FindMountAt(args.staging_path);
+  staged_spec.read_only = (*found_staged)->read_only;
+  Result<mount::MountEntry> staged = StageLocked(staged_spec, args.staging_path, *found_staged);
   if (!staged.ok()) return staged.status();
-  if (!staged->has_value()) return Internal("staging mount " + args.staging_path + " vanished");
-  if ((*staged)->read_only && !read_only)
-    return InvalidArgument("volume " + args.volume_id + " is staged read-only at " +
-                           args.staging_path + "; it cannot be published read-write");
 
   Result<std::optional<mount::MountEntry>> found = mount::FindMountAt(args.target_path);
   if (!found.ok()) return found.status();
   if (found->has_value()) {
     const mount::MountEntry& entry = **found;
-    bool same = entry.source == (*staged)->source && entry.fstype == (*staged)->fstype &&
-                entry.root == (*staged)->root && entry.read_only == read_only;
+    bool same = entry.source == staged->source && entry.fstype == staged->fstype &&
+                entry.root == staged->root && entry.read_only == read_only;
     if (!same) {
       return AlreadyExists("target path " + args.target_path + " is already mounted from " +
                            Describe(entry) + ", not from the staging mount of " +
-                           (*staged)->source + (read_only ? " (read-only)" : " (read-write)"));
+                           staged->source + (read_only ? " (read-only)" : " (read-write)"));
     }
     mount::MountHealth health = mount::ProbeMount(args.target_path, options_.probe_timeout);
     if (Healthy(health)) return Status();
@@ -138,9 +138,7 @@ Result<NodeVolumeStats> Node::Stats(const std::string& volume_id, const std::str
                     health.message;
     return stats;
   }
-  struct statvfs fs {};
-  if (::statvfs(volume_path.c_str(), &fs) != 0)
-    return Status::FromErrno(errno, "statvfs " + volume_path);
+  const struct statvfs& fs = health.fs;  // read by the probe: no second call into the mount
   const auto block = static_cast<int64_t>(fs.f_frsize);
   stats.bytes_total = static_cast<int64_t>(fs.f_blocks) * block;
   stats.bytes_available = static_cast<int64_t>(fs.f_bavail) * block;

@@ -24,6 +24,7 @@
 
 #include "common/status.h"
 #include "mount/mount_spec.h"
+#include "mount/mountinfo.h"
 #include "provisioner/keyed_mutex.h"
 
 namespace nfsprov {
@@ -68,7 +69,9 @@ class Node {
   const mount::Mounter& mounter() const { return *mounter_; }
 
  private:
-  Status StageLocked(const mount::NfsMountSpec& spec, const std::string& staging_path);
+  Result<mount::MountEntry> StageLocked(const mount::NfsMountSpec& spec,
+                                        const std::string& staging_path,
+                                        const std::optional<mount::MountEntry>& found);
 
   NodeOptions options_;
   std::unique_ptr<mount::Mounter> mounter_;
