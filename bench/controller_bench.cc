@@ -162,7 +162,7 @@ void CountNfsRequests(const testing::GaneshaServer& server) {
   Controller controller(options);
   const std::map<std::string, std::string> parameters = VolumeParameters(server);
   // The first call connects and makes the share's .nfsprov layout: not what a call costs.
-  const Volume warm_up = Must(controller.CreateVolume({"rpc-count-warm-up", {}, parameters, {}}));
+  const Volume warm_up = Must(controller.CreateVolume({"rpc-count-warm-up", {}, parameters, {}, ""}));
   ShareHandle handle = Must(controller.shares().Get(share));
   // The reaper's rounds (woken by DeleteVolume) use the same client and would be counted.
   // The driver's own reaper empties this trash later.
@@ -170,7 +170,7 @@ void CountNfsRequests(const testing::GaneshaServer& server) {
   nfs::Client& client = *handle.client;
 
   const uint64_t before = client.RequestCount();
-  const Volume volume = Must(controller.CreateVolume({"rpc-count", {}, parameters, {}}));
+  const Volume volume = Must(controller.CreateVolume({"rpc-count", {}, parameters, {}, ""}));
   const uint64_t created = client.RequestCount();
   Must(controller.DeleteVolume(volume.id));
   const uint64_t deleted = client.RequestCount();

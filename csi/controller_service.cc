@@ -77,6 +77,18 @@ Status CheckVolumeCapability(const VolumeCapability& c) {
   return Status();
 }
 
+bool ReaderOnly(const VolumeCapability& capability) {
+  auto mode = capability.access_mode().mode();
+  return mode == VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY ||
+         mode == VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
+}
+
+std::string FirstWriterMode(const google::protobuf::RepeatedPtrField<VolumeCapability>& capabilities) {
+  for (const VolumeCapability& c : capabilities)
+    if (!ReaderOnly(c)) return VolumeCapability::AccessMode::Mode_Name(c.access_mode().mode());
+  return "";
+}
+
 Status CheckVolumeCapabilities(
     const google::protobuf::RepeatedPtrField<VolumeCapability>& capabilities) {
   if (capabilities.empty()) return InvalidArgument("volume_capabilities are required");
@@ -99,6 +111,7 @@ grpc::Status ControllerService::CreateVolume(grpc::ServerContext*,
     args.capacity = {request->capacity_range().required_bytes(), request->capacity_range().limit_bytes()};
     args.parameters = ToMap(request->parameters());
     args.source = *source;
+    args.writer_access_mode = FirstWriterMode(request->volume_capabilities());
     Result<Volume> volume = controller_.CreateVolume(args);
     if (!volume.ok()) return volume.status();
     FillVolume(*volume, response->mutable_volume());
@@ -124,6 +137,10 @@ grpc::Status ControllerService::ValidateVolumeCapabilities(
     Result<std::pair<Volume, VolumeCondition>> volume = controller_.GetVolume(request->volume_id());
     if (!volume.ok()) return volume.status();
     Status supported = CheckVolumeCapabilities(request->volume_capabilities());
+    const std::string writer = FirstWriterMode(request->volume_capabilities());
+    if (supported.ok() && volume->first.context["readOnly"] == "true" && !writer.empty())
+      supported = InvalidArgument("volume is read-only (its StorageClass has readOnly: \"true\"); access mode " +
+                                  writer + " writes");
     if (!supported.ok()) {
       response->set_message(supported.message());  // not confirmed: say why
       return Status();

@@ -54,5 +54,9 @@ class ControllerService final : public ::csi::v1::Controller::Service {
 Status CheckVolumeCapabilities(
     const google::protobuf::RepeatedPtrField<::csi::v1::VolumeCapability>& capabilities);
 Status CheckVolumeCapability(const ::csi::v1::VolumeCapability& capability);
+// SINGLE_NODE_READER_ONLY or MULTI_NODE_READER_ONLY: the volume is only read.
+bool ReaderOnly(const ::csi::v1::VolumeCapability& capability);
+// The name of the first access mode that writes, "" when every one is reader-only.
+std::string FirstWriterMode(const google::protobuf::RepeatedPtrField<::csi::v1::VolumeCapability>& capabilities);
 
 }  // namespace nfsprov::csi

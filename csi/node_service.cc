@@ -10,12 +10,6 @@ using ::csi::v1::NodeServiceCapability;
 using ::csi::v1::VolumeCapability;
 using ::csi::v1::VolumeUsage;
 
-bool ReaderOnly(const VolumeCapability& capability) {
-  auto mode = capability.access_mode().mode();
-  return mode == VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY ||
-         mode == VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
-}
-
 // The volume context, checked capability first, with the capability's mount_flags (a PV's
 // spec.mountOptions, which kubelet passes there) appended to the context's mountOptions.
 Result<std::map<std::string, std::string>> MountContext(

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/crash_point.h"
 #include "nfs/path.h"
 #include "nfs/tree.h"
 #include "provisioner/object_id.h"
@@ -121,6 +122,118 @@ void RemoveEmptyParents(nfs::Client& client, const std::string& path) {
   }
 }
 
+std::string SourceText(const ContentSource& source) {
+  switch (source.kind) {
+    case ContentSource::Kind::kNone: return "";
+    case ContentSource::Kind::kSnapshot: return "snapshot:" + source.id;
+    case ContentSource::Kind::kVolume: return "volume:" + source.id;
+  }
+  return "";
+}
+
+ContentSource SourceFromText(const std::string& text) {
+  ContentSource source;
+  if (text.starts_with("snapshot:")) source = {ContentSource::Kind::kSnapshot, text.substr(9)};
+  if (text.starts_with("volume:")) source = {ContentSource::Kind::kVolume, text.substr(7)};
+  return source;
+}
+
+// How a claim's owner is named in a message.
+std::string OwnerText(const std::string& owner) {
+  return owner == kSharedRootOwner ? std::string("a shared root") : "volume key " + owner;
+}
+
+// Volumes never nest: no proper ancestor of `path` may be a volume's or a shared root's
+// directory. One claim lookup per ancestor (none for a top-level path).
+Status CheckNotInsideVolume(MetadataStore& store, const std::string& path) {
+  for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
+    const std::string ancestor = path.substr(0, slash);
+    Result<std::optional<std::string>> owner = store.ClaimOwner(ancestor);
+    if (!owner.ok()) return owner.status();
+    if (owner->has_value())
+      return FailedPrecondition("directory " + path + " would lie inside " + ancestor + ", the directory of " +
+                                OwnerText(**owner) + "; volumes cannot nest");
+  }
+  return Status();
+}
+
+// Before a shared root adopts an existing directory: no volume may lie inside it (it would be
+// shared, and deleted with the root). Reads every volume record of the share.
+Status CheckNoVolumeInside(MetadataStore& store, const std::string& root) {
+  Result<std::vector<std::string>> keys = store.ListVolumeKeys();
+  if (!keys.ok()) return keys.status();
+  for (const std::string& key : *keys) {
+    Result<std::optional<VolumeRecord>> record = store.GetVolume(key);
+    if (!record.ok()) return record.status();
+    if (!record->has_value() || (**record).shared_root == root) continue;
+    const std::string& inside = (**record).layout == "shared" ? (**record).shared_root : (**record).path;
+    if (inside == root || inside.starts_with(root + "/"))
+      return FailedPrecondition("shared root " + root + " would contain " + inside + ", the directory of " +
+                                ((**record).layout == "shared" ? "another shared root" : "volume " + (**record).name) +
+                                "; volumes cannot nest");
+  }
+  return Status();
+}
+
+VolumeRecord NewRecord(const CreateVolumeArgs& args, const VolumeParams& params, const std::string& key,
+                       int64_t capacity) {
+  VolumeRecord r;
+  r.name = args.name;
+  r.key = key;
+  r.path = params.path;
+  r.capacity_bytes = capacity;
+  r.parameters = params.given;
+  r.content_source = SourceText(args.source);
+  r.created_unix_ms = NowUnixMs();
+  if (!params.shared_root.empty()) {
+    r.layout = "shared";
+    r.shared_root = params.shared_root;
+  }
+  return r;
+}
+
+// The record of a volume that was already asked for: the same volume only when the arguments
+// agree.
+Status CheckSameVolume(const VolumeRecord& record, const CreateVolumeArgs& args, const VolumeParams& params) {
+  if (record.name != args.name)
+    return Internal("volume key " + record.key + " is recorded for another name: " + record.name);
+  if (record.parameters != params.given || record.path != params.path ||
+      record.content_source != SourceText(args.source))
+    return AlreadyExists("volume " + args.name + " already exists with different parameters or content source");
+  bool fits = record.capacity_bytes >= args.capacity.required_bytes &&
+              (args.capacity.limit_bytes == 0 || record.capacity_bytes <= args.capacity.limit_bytes);
+  if (!fits)
+    return AlreadyExists("volume " + args.name + " already exists with capacity " +
+                         std::to_string(record.capacity_bytes) + " bytes, outside the requested range");
+  return Status();
+}
+
+// Renames `dir` into the trash or the archive as `policy` says (retain: nothing); returns
+// whether it went to the trash. A directory already gone is fine (a retried delete).
+Result<bool> ApplyOnDelete(nfs::Client& client, const std::string& policy, const std::string& path,
+                           const std::string& key) {
+  Status moved;
+  bool trashed = false;
+  const std::string dir = MetadataStore::VolumeDir(path);
+  if (policy == "archive") {
+    std::string target = MetadataStore::ArchivePath(path, key);
+    NFSPROV_RETURN_IF_ERROR(MakeParents(client, target.substr(1)));
+    moved = client.Rename(dir, target);
+  } else if (policy != "retain") {
+    moved = client.Rename(dir, MetadataStore::TrashDir() + "/" + key + "." + Nonce());
+    trashed = moved.ok();
+  }
+  if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
+  if (policy != "retain") RemoveEmptyParents(client, path);
+  return trashed;
+}
+
+std::string OnDeletePolicy(const VolumeRecord& record) {
+  auto it = record.parameters.find("onDelete");
+  if (it != record.parameters.end()) return it->second;
+  return record.layout == "shared" ? "retain" : "delete";
+}
+
 ObjectId IdFor(ObjectKind kind, const ShareRef& share, const std::string& key) {
   ObjectId id;
   id.kind = kind;
@@ -138,22 +251,6 @@ Result<ObjectId> DecodeKind(const std::string& text, ObjectKind kind) {
                            " ID expected, got a " +
                            (kind == ObjectKind::kVolume ? "snapshot" : "volume") + " ID");
   return id;
-}
-
-std::string SourceText(const ContentSource& source) {
-  switch (source.kind) {
-    case ContentSource::Kind::kNone: return "";
-    case ContentSource::Kind::kSnapshot: return "snapshot:" + source.id;
-    case ContentSource::Kind::kVolume: return "volume:" + source.id;
-  }
-  return "";
-}
-
-ContentSource SourceFromText(const std::string& text) {
-  ContentSource source;
-  if (text.starts_with("snapshot:")) source = {ContentSource::Kind::kSnapshot, text.substr(9)};
-  if (text.starts_with("volume:")) source = {ContentSource::Kind::kVolume, text.substr(7)};
-  return source;
 }
 
 // Splits "shareKey\x1fkey" tokens; the separator cannot occur in either part.
@@ -183,6 +280,9 @@ Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
   NFSPROV_RETURN_IF_ERROR(ValidateName("volume", args.name));
   Result<VolumeParams> params = ParseVolumeParams(args.parameters, args.name);
   if (!params.ok()) return params.status();
+  if (params->read_only && !args.writer_access_mode.empty())
+    return InvalidArgument("the StorageClass has readOnly: \"true\", but access mode " + args.writer_access_mode +
+                           " writes; ask for ReadOnlyMany (MULTI_NODE_READER_ONLY) or SINGLE_NODE_READER_ONLY");
   const std::string key = KeyForName(args.name);
   Result<std::string> id = EncodeId(IdFor(ObjectKind::kVolume, params->share, key));
   if (!id.ok()) return id.status();
@@ -201,18 +301,14 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   if (!capacity.ok()) return capacity.status();
   Result<ShareHandle> share = shares_.Get(params.share);
   if (!share.ok()) return share.status();
+  if (!params.shared_root.empty()) {
+    std::unique_lock layout(*share->layout_lock);
+    return CreateShared(args, params, key, id, *capacity, *share);
+  }
+  std::shared_lock layout(*share->layout_lock);
   MetadataStore& store = *share->store;
-  auto new_record = [&] {
-    VolumeRecord r;
-    r.name = args.name;
-    r.key = key;
-    r.path = params.path;
-    r.capacity_bytes = *capacity;
-    r.parameters = params.given;
-    r.content_source = SourceText(args.source);
-    r.created_unix_ms = NowUnixMs();
-    return r;
-  };
+  auto new_record = [&] { return NewRecord(args, params, key, *capacity); };
+  NFSPROV_RETURN_IF_ERROR(CheckNotInsideVolume(store, params.path));
 
   if (args.source.kind == ContentSource::Kind::kNone) {
     VolumeRecord record = new_record();
@@ -234,16 +330,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   bool resuming = false;
   if (existing->has_value()) {
     record = **existing;
-    if (record.name != args.name)
-      return Internal("volume key " + key + " is recorded for another name: " + record.name);
-    if (record.parameters != params.given || record.path != params.path ||
-        record.content_source != SourceText(args.source))
-      return AlreadyExists("volume " + args.name + " already exists with different parameters or content source");
-    bool fits = record.capacity_bytes >= args.capacity.required_bytes &&
-                (args.capacity.limit_bytes == 0 || record.capacity_bytes <= args.capacity.limit_bytes);
-    if (!fits)
-      return AlreadyExists("volume " + args.name + " already exists with capacity " +
-                           std::to_string(record.capacity_bytes) + " bytes, outside the requested range");
+    NFSPROV_RETURN_IF_ERROR(CheckSameVolume(record, args, params));
     if (record.state == VolumeState::kReady) return ToVolume(params.share, id, record);
     resuming = true;  // an earlier attempt stopped half-way
   } else {
@@ -272,6 +359,133 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   record.state = VolumeState::kReady;
   NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
   return ToVolume(params.share, id, record);
+}
+
+// Step by step, each step resumable: record `creating`, reference on the root, root claimed
+// (adopting its directory, or creating it) and subDir made, record `ready`.
+Result<Volume> Controller::CreateShared(const CreateVolumeArgs& args, const VolumeParams& params,
+                                        const std::string& key, const std::string& id, int64_t capacity,
+                                        ShareHandle& share) {
+  if (args.source.kind != ContentSource::Kind::kNone)
+    return InvalidArgument("a volume on a shared root (parameter sharedRoot) cannot start from a snapshot "
+                           "or a volume: its directory holds data every volume of the root shares");
+  MetadataStore& store = *share.store;
+  Result<std::optional<VolumeRecord>> existing = store.GetVolume(key);
+  if (!existing.ok()) return existing.status();
+  VolumeRecord record;
+  if (existing->has_value()) {
+    record = **existing;
+    NFSPROV_RETURN_IF_ERROR(CheckSameVolume(record, args, params));
+    if (record.state == VolumeState::kReady) return ToVolume(params.share, id, record);
+  } else {
+    record = NewRecord(args, params, key, capacity);
+    record.state = VolumeState::kCreating;
+    NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
+  }
+  CrashPoint("create-shared:recorded");
+  Status bound = BindSharedRoot(share, params, key);
+  if (bound.code() == StatusCode::kFailedPrecondition) {
+    // Refused for good (the root would nest): the volume never existed; take back its traces.
+    Status undone = store.RemoveRootRef(params.shared_root, key);
+    if (undone.ok()) undone = store.DropRootRefsIfEmpty(params.shared_root).status();
+    if (undone.ok()) undone = store.DeleteVolume(key);
+    if (!undone.ok()) return undone.WithContext(bound.message() + "; then, taking back the volume's record");
+  }
+  NFSPROV_RETURN_IF_ERROR(bound);
+  record.state = VolumeState::kReady;
+  NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
+  return ToVolume(params.share, id, record);
+}
+
+// The reference comes before anything else on the root: from then on no DeleteVolume can find
+// the root unreferenced (the teardown mark check below covers one that already has).
+Status Controller::BindSharedRoot(ShareHandle& share, const VolumeParams& params, const std::string& key) {
+  MetadataStore& store = *share.store;
+  nfs::Client& client = *share.client;
+  const std::string& root = params.shared_root;
+  NFSPROV_RETURN_IF_ERROR(CheckNotInsideVolume(store, root));
+  NFSPROV_RETURN_IF_ERROR(store.AddRootRef(root, key));
+  CrashPoint("create-shared:referenced");
+  Result<std::optional<std::string>> tearing = store.TeardownOwner(root);
+  if (!tearing.ok()) return tearing.status();
+  if (tearing->has_value()) {
+    Result<std::optional<VolumeRecord>> deleter = store.GetVolume(**tearing);
+    if (!deleter.ok()) return deleter.status();
+    if (deleter->has_value())
+      return Status(StatusCode::kAborted, "shared root " + root + " is being removed by the deletion of volume " +
+                                              (**deleter).name + " (its last reference); retry");
+    NFSPROV_RETURN_IF_ERROR(store.UnmarkTeardown(root));  // that deletion finished: a stale mark
+  }
+  Result<std::optional<std::string>> owner = store.ClaimOwner(root);
+  if (!owner.ok()) return owner.status();
+  if (owner->has_value() && **owner != kSharedRootOwner)
+    return FailedPrecondition("sharedRoot " + root + " is the directory of " + OwnerText(**owner) +
+                              ", an exclusive volume; choose another sharedRoot");
+  const uint32_t mode = params.mount_permissions.value_or(kDefaultMode);
+  const std::string root_dir = MetadataStore::VolumeDir(root);
+  if (!owner->has_value()) {
+    Result<nfs::FileAttr> found = client.Lstat(root_dir);
+    if (found.ok() && found->type != nfs::FileType::kDirectory)
+      return FailedPrecondition("sharedRoot " + root + " exists and is not a directory");
+    if (!found.ok() && found.status().code() != StatusCode::kNotFound) return found.status();
+    if (found.ok()) NFSPROV_RETURN_IF_ERROR(CheckNoVolumeInside(store, root));  // adopted as it is
+    Result<std::string> claimed = store.Claim(root, std::string(kSharedRootOwner));
+    if (!claimed.ok()) return claimed.status();
+    if (*claimed != kSharedRootOwner)
+      return FailedPrecondition("sharedRoot " + root + " was just claimed by " + OwnerText(*claimed));
+    CrashPoint("create-shared:claimed");
+  }
+  // Made with the class's mode and owner when missing; an existing directory is left as it is.
+  for (const std::string& path : {root, params.path}) {
+    NFSPROV_RETURN_IF_ERROR(MakeParents(client, path));
+    Status made = client.Mkdir(MetadataStore::VolumeDir(path), mode, params.uid, params.gid);
+    if (!made.ok() && made.code() != StatusCode::kAlreadyExists) return made;
+  }
+  return Status();
+}
+
+// Reference dropped first, record deleted last, so a reference always has a record. The last
+// reference is found by rmdir of the references directory under the teardown mark, which keeps
+// creates away (they wait) until the root has had its onDelete.
+Status Controller::DeleteShared(ShareHandle& share, const VolumeRecord& record) {
+  MetadataStore& store = *share.store;
+  const std::string& root = record.shared_root;
+  NFSPROV_RETURN_IF_ERROR(store.RemoveRootRef(root, record.key));
+  CrashPoint("delete-shared:unreferenced");
+  Result<std::string> mark = store.MarkTeardown(root, record.key);
+  if (!mark.ok()) return mark.status();
+  if (*mark != record.key) {
+    Result<std::optional<VolumeRecord>> other = store.GetVolume(*mark);
+    if (!other.ok()) return other.status();
+    if (other->has_value())
+      return Status(StatusCode::kAborted, "the deletion of volume " + (**other).name + " is checking shared root " +
+                                              root + " for its last reference; retry");
+    NFSPROV_RETURN_IF_ERROR(store.UnmarkTeardown(root));  // stale: its volume is gone
+    mark = store.MarkTeardown(root, record.key);
+    if (!mark.ok()) return mark.status();
+    if (*mark != record.key)
+      return Status(StatusCode::kAborted, "another deletion is checking shared root " + root + "; retry");
+  }
+  CrashPoint("delete-shared:marked");
+  Result<bool> last = store.DropRootRefsIfEmpty(root);
+  if (!last.ok()) return last.status();
+  bool trashed = false;
+  if (*last) {
+    CrashPoint("delete-shared:last");
+    Result<std::optional<std::string>> owner = store.ClaimOwner(root);
+    if (!owner.ok()) return owner.status();
+    if (*owner == std::optional<std::string>(kSharedRootOwner)) {  // never claimed: nothing to do
+      Result<bool> moved = ApplyOnDelete(*share.client, OnDeletePolicy(record), root, record.key);
+      if (!moved.ok()) return moved.status();
+      trashed = *moved;
+      CrashPoint("delete-shared:applied");
+      NFSPROV_RETURN_IF_ERROR(store.Release(root, std::string(kSharedRootOwner)));
+    }
+  }
+  NFSPROV_RETURN_IF_ERROR(store.UnmarkTeardown(root));
+  NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(record.key));
+  if (trashed) share.reaper->Wake();
+  return Status();
 }
 
 // Creates the volume directory (empty, or as a copy of the content source) and gives it its mode
@@ -344,7 +558,7 @@ Volume Controller::ToVolume(const ShareRef& share, const std::string& id, const 
   v.context["server"] = share.server;
   v.context["share"] = share.share;
   v.context["subDir"] = record.path;
-  for (const char* key : {"port", "nfsVersion", "mountOptions"}) {
+  for (const char* key : {"port", "nfsVersion", "mountOptions", "readOnly"}) {
     if (auto it = record.parameters.find(key); it != record.parameters.end()) v.context[key] = it->second;
   }
   return v;
@@ -361,27 +575,16 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   if (!found->has_value()) return Status();  // already deleted
   const VolumeRecord& record = **found;
   NFSPROV_RETURN_IF_ERROR(CheckRecordPath(record));
-  nfs::Client& client = *share->client;
-  const std::string dir = MetadataStore::VolumeDir(record.path);
-  auto on_delete = record.parameters.find("onDelete");
-  std::string policy = on_delete == record.parameters.end() ? "delete" : on_delete->second;
-
-  Status moved;
-  bool trashed = false;
-  if (policy == "archive") {
-    std::string target = MetadataStore::ArchivePath(record.path, record.key);
-    NFSPROV_RETURN_IF_ERROR(MakeParents(client, target.substr(1)));
-    moved = client.Rename(dir, target);
-  } else if (policy != "retain") {
-    moved = client.Rename(dir, MetadataStore::TrashDir() + "/" + record.key + "." + Nonce());
-    trashed = moved.ok();
+  if (record.layout == "shared") {
+    std::unique_lock layout(*share->layout_lock);
+    return DeleteShared(*share, record);
   }
-  if (!moved.ok() && moved.code() != StatusCode::kNotFound) return moved;
-  if (policy != "retain") RemoveEmptyParents(client, record.path);
+  Result<bool> trashed = ApplyOnDelete(*share->client, OnDeletePolicy(record), record.path, record.key);
+  if (!trashed.ok()) return trashed.status();
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
   // Only now: a reaper round started earlier would compete with this call's own requests.
-  if (trashed) share->reaper->Wake();
+  if (*trashed) share->reaper->Wake();
   return Status();
 }
 

@@ -16,6 +16,14 @@
 // provably its own, mode and owner, record "ready"; a retry resumes from any point. Content sources
 // (snapshot or volume) are copied server-side with the tree engine.
 //
+// Shared roots (parameter sharedRoot, docs/layouts.md): every volume of such a class binds to one
+// directory (or a subDir inside it), which is created or adopted on first use and reference-
+// counted on the share (MetadataStore: one reference per volume, the last found by rmdir). The
+// last DeleteVolume applies onDelete to the root (default retain); no deletion touches data
+// while another volume references it. Every step is resumable after a crash. Volumes never nest:
+// a directory inside another volume's or a shared root's is FAILED_PRECONDITION, and so is a
+// root that would adopt a directory holding other volumes.
+//
 // DeleteVolume: O(1) for the caller whatever the tree size. onDelete=delete renames the
 // directory into the share's trash (the Reaper removes it in the background, resuming after
 // restarts); archive renames it to .nfsprov/archive/<path>.<key>; retain leaves it. Then empty
@@ -55,6 +63,9 @@ struct CreateVolumeArgs {
   CapacityRange capacity;
   std::map<std::string, std::string> parameters;
   ContentSource source;
+  // The name of the first requested access mode that writes ("" when every one is reader-only):
+  // a readOnly class refuses it.
+  std::string writer_access_mode;
 };
 
 struct Volume {
@@ -124,6 +135,11 @@ class Controller {
  private:
   Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
                               const std::string& key, const std::string& id);
+  Result<Volume> CreateShared(const CreateVolumeArgs& args, const VolumeParams& params,
+                              const std::string& key, const std::string& id, int64_t capacity,
+                              ShareHandle& share);
+  Status BindSharedRoot(ShareHandle& share, const VolumeParams& params, const std::string& key);
+  Status DeleteShared(ShareHandle& share, const VolumeRecord& record);
   Status Populate(ShareHandle& share, const VolumeRecord& record, const VolumeParams& params,
                   const ContentSource& source);
   Volume ToVolume(const ShareRef& share, const std::string& id, const VolumeRecord& record);

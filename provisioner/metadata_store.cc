@@ -20,6 +20,8 @@ constexpr std::string_view kSnapshots = "snapshots";
 constexpr std::string_view kClaims = "claims";
 constexpr std::string_view kTrash = "trash";
 constexpr std::string_view kArchive = "archive";
+constexpr std::string_view kRoots = "roots";
+constexpr std::string_view kTeardownSuffix = ".teardown";
 constexpr std::string_view kRecordSuffix = ".json";
 constexpr uint32_t kPrivateMode = 0700;
 // Claim retries when the owner releases between our failed symlink and our readlink.
@@ -39,6 +41,11 @@ Status CheckKey(std::string_view key) {
                          std::to_string(kKeyChars) + " characters of base32 (a-z, 2-7)");
 }
 
+// A claim names a volume key or kSharedRootOwner.
+Status CheckOwner(std::string_view owner) {
+  return owner == kSharedRootOwner ? Status() : CheckKey(owner);
+}
+
 // "/.nfsprov/<sub>/<key><suffix>" for a valid key.
 Result<std::string> KeyedPath(std::string_view sub, std::string_view key,
                               std::string_view suffix) {
@@ -51,6 +58,12 @@ Result<std::string> KeyedPath(std::string_view sub, std::string_view key,
 Result<std::string> ClaimLink(std::string_view path) {
   NFSPROV_RETURN_IF_ERROR(ValidateVolumePath(path));
   return KeyedPath(kClaims, KeyForName(path), "");
+}
+
+// The refs directory of a shared root, or its teardown mark.
+Result<std::string> RootPath(std::string_view root, std::string_view suffix) {
+  NFSPROV_RETURN_IF_ERROR(ValidateVolumePath(root));
+  return KeyedPath(kRoots, KeyForName(root), suffix);
 }
 
 // --- JSON ---------------------------------------------------------------------------------
@@ -124,6 +137,7 @@ json Encode(const VolumeRecord& r) {
           {"capacity_bytes", r.capacity_bytes},
           {"parameters", r.parameters},
           {"layout", r.layout},
+          {"shared_root", r.shared_root},
           {"content_source", r.content_source},
           {"created_unix_ms", r.created_unix_ms},
           {"state", StateName(r.state)}};
@@ -148,6 +162,15 @@ void Decode(const json& j, VolumeRecord& r) {
   r.capacity_bytes = IntegerField(j, "capacity_bytes");
   r.parameters = StringMapField(j, "parameters");
   r.layout = StringField(j, "layout");
+  if (r.layout != "subdir" && r.layout != "shared")
+    throw FormatError("field \"layout\" is " + nfs::QuoteForMessage(r.layout) + ", not subdir or shared");
+  if (r.layout == "shared") {
+    r.shared_root = StringField(j, "shared_root");
+    if (Status root = ValidateVolumePath(r.shared_root); !root.ok()) throw FormatError(root.message());
+    if (r.path != r.shared_root && !r.path.starts_with(r.shared_root + "/"))
+      throw FormatError("path " + nfs::QuoteForMessage(r.path) + " is not inside shared_root " +
+                        nfs::QuoteForMessage(r.shared_root));
+  }
   r.content_source = StringField(j, "content_source");
   r.created_unix_ms = IntegerField(j, "created_unix_ms");
   r.state = ParseState(StringField(j, "state"));
@@ -264,9 +287,9 @@ Result<std::vector<std::string>> ListKeys(nfs::Client& client, std::string_view 
 // The key a claim symlink names; anything else there is a corrupt claim, never ignored.
 Result<std::string> ReadClaim(nfs::Client& client, const std::string& link) {
   Result<std::string> owner = client.Readlink(link);
-  if (owner.ok() && !IsValidKey(*owner)) {
+  if (owner.ok() && !CheckOwner(*owner).ok()) {
     return Internal("claim " + link + " points to " + nfs::QuoteForMessage(*owner) +
-                    ", which is not a volume key");
+                    ", which is neither a volume key nor " + std::string(kSharedRootOwner));
   }
   return owner;
 }
@@ -276,7 +299,7 @@ Result<std::string> ReadClaim(nfs::Client& client, const std::string& link) {
 Status MetadataStore::EnsureLayout() {
   if (layout_ready_.load(std::memory_order_acquire)) return {};
   std::vector<std::string> dirs = {AreaDir()};
-  for (std::string_view sub : {kVolumes, kSnapshots, kClaims, kTrash, kArchive}) {
+  for (std::string_view sub : {kVolumes, kSnapshots, kClaims, kTrash, kArchive, kRoots}) {
     dirs.push_back(AreaDir(sub));
   }
   for (const std::string& dir : dirs) {
@@ -384,7 +407,7 @@ Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mo
 Result<std::string> MetadataStore::Claim(const std::string& path, const std::string& key) {
   Result<std::string> link = ClaimLink(path);
   if (!link.ok()) return link.status();
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(CheckOwner(key));
   NFSPROV_RETURN_IF_ERROR(EnsureLayout());
   for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
     Status made = client_->Symlink(key, *link);
@@ -400,11 +423,98 @@ Result<std::string> MetadataStore::Claim(const std::string& path, const std::str
 Status MetadataStore::Release(const std::string& path, const std::string& key) {
   Result<std::string> link = ClaimLink(path);
   if (!link.ok()) return link.status();
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(CheckOwner(key));
   Result<std::string> owner = ReadClaim(*client_, *link);
   if (!owner.ok()) return IgnoreNotFound(owner.status());
   if (*owner != key) return {};
   return IgnoreNotFound(client_->Unlink(*link));
+}
+
+Result<std::optional<std::string>> MetadataStore::ClaimOwner(const std::string& path) {
+  Result<std::string> link = ClaimLink(path);
+  if (!link.ok()) return link.status();
+  Result<std::string> owner = ReadClaim(*client_, *link);
+  if (owner.ok()) return std::optional<std::string>(*owner);
+  if (owner.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return owner.status();
+}
+
+Status MetadataStore::AddRootRef(const std::string& root, const std::string& key) {
+  Result<std::string> refs = RootPath(root, "");
+  if (!refs.ok()) return refs.status();
+  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(EnsureLayout());
+  const std::string ref = *refs + "/" + key;
+  for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
+    Status dir = client_->Mkdir(*refs, kPrivateMode);
+    if (!dir.ok() && dir.code() != StatusCode::kAlreadyExists) return dir;
+    Status made = client_->Symlink(key, ref);
+    if (made.ok() || made.code() == StatusCode::kAlreadyExists) return {};
+    if (made.code() != StatusCode::kNotFound) return made;  // NOT_FOUND: the last one dropped it
+  }
+  return Status(StatusCode::kAborted, "references of shared root " + nfs::QuoteForMessage(root) +
+                                          " keep being dropped; retry");
+}
+
+Status MetadataStore::RemoveRootRef(const std::string& root, const std::string& key) {
+  Result<std::string> refs = RootPath(root, "");
+  if (!refs.ok()) return refs.status();
+  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  return IgnoreNotFound(client_->Unlink(*refs + "/" + key));
+}
+
+Result<std::vector<std::string>> MetadataStore::RootRefs(const std::string& root) {
+  Result<std::string> refs = RootPath(root, "");
+  if (!refs.ok()) return refs.status();
+  Result<std::vector<nfs::DirEntry>> entries = client_->ReadDir(*refs);
+  if (!entries.ok()) {
+    if (entries.status().code() == StatusCode::kNotFound) return std::vector<std::string>();
+    return entries.status();
+  }
+  std::vector<std::string> keys;
+  for (const nfs::DirEntry& entry : *entries) keys.push_back(entry.name);
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+Result<bool> MetadataStore::DropRootRefsIfEmpty(const std::string& root) {
+  Result<std::string> refs = RootPath(root, "");
+  if (!refs.ok()) return refs.status();
+  Status removed = client_->Rmdir(*refs);
+  if (removed.ok() || removed.code() == StatusCode::kNotFound) return true;
+  if (removed.code() == StatusCode::kFailedPrecondition) return false;  // ENOTEMPTY
+  return removed;
+}
+
+Result<std::string> MetadataStore::MarkTeardown(const std::string& root, const std::string& key) {
+  Result<std::string> mark = RootPath(root, kTeardownSuffix);
+  if (!mark.ok()) return mark.status();
+  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(EnsureLayout());
+  for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
+    Status made = client_->Symlink(key, *mark);
+    if (made.ok()) return key;
+    if (made.code() != StatusCode::kAlreadyExists) return made;
+    Result<std::string> owner = client_->Readlink(*mark);
+    if (owner.status().code() != StatusCode::kNotFound) return owner;  // removed meanwhile: retry
+  }
+  return Status(StatusCode::kAborted, "teardown mark of shared root " + nfs::QuoteForMessage(root) +
+                                          " keeps changing; retry");
+}
+
+Result<std::optional<std::string>> MetadataStore::TeardownOwner(const std::string& root) {
+  Result<std::string> mark = RootPath(root, kTeardownSuffix);
+  if (!mark.ok()) return mark.status();
+  Result<std::string> owner = client_->Readlink(*mark);
+  if (owner.ok()) return std::optional<std::string>(*owner);
+  if (owner.status().code() == StatusCode::kNotFound) return std::optional<std::string>();
+  return owner.status();
+}
+
+Status MetadataStore::UnmarkTeardown(const std::string& root) {
+  Result<std::string> mark = RootPath(root, kTeardownSuffix);
+  if (!mark.ok()) return mark.status();
+  return IgnoreNotFound(client_->Unlink(*mark));
 }
 
 std::string ToJson(const VolumeRecord& record) { return Serialize(Encode(record)); }

@@ -16,6 +16,11 @@
 //   .nfsprov/trash/<key>.<nonce>    volume directories renamed aside by DeleteVolume, removed
 //                                   in the background by the Reaper
 //   .nfsprov/archive/<path>.<key>   volumes kept by onDelete=archive (hierarchy preserved)
+//   .nfsprov/roots/<pathkey>/<key>  one reference per volume bound to a shared root (a symlink
+//                                   to the key; pathkey = KeyForName(root path)). The root's
+//                                   directory is claimed by kSharedRootOwner
+//   .nfsprov/roots/<pathkey>.teardown  made by the DeleteVolume that dropped the last reference
+//                                   while it applies onDelete to the root; creates wait for it
 //
 // Records are JSON replaced atomically (Client::ReplaceSymlink: readers see old or new, never a
 // mix) and survive controller restarts and reinstalls: the share is the only state. Regular files
@@ -45,7 +50,8 @@ struct VolumeRecord {
   std::string path;  // directory, relative to the share root
   int64_t capacity_bytes = 0;
   std::map<std::string, std::string> parameters;  // VolumeParams::given
-  std::string layout = "subdir";
+  std::string layout = "subdir";  // "subdir" (owns path) or "shared" (path lies in shared_root)
+  std::string shared_root;        // the shared root's directory, for layout "shared"
   std::string content_source;  // "", "snapshot:<id>" or "volume:<id>"
   int64_t created_unix_ms = 0;
   VolumeState state = VolumeState::kCreating;
@@ -62,6 +68,9 @@ struct SnapshotRecord {
   bool ready = false;
   bool operator==(const SnapshotRecord&) const = default;
 };
+
+// The owner named in the claim of a shared root's directory: no single volume owns it.
+inline constexpr std::string_view kSharedRootOwner = "shared-root";
 
 class MetadataStore {
  public:
@@ -121,6 +130,24 @@ class MetadataStore {
   // Check and unlink are two calls: callers serialise operations on one volume (a concurrent
   // Release by the same key could otherwise remove a claim made in between by another volume).
   Status Release(const std::string& path, const std::string& key);
+  // The owner of `path`'s claim (a volume key or kSharedRootOwner); nullopt when unclaimed.
+  Result<std::optional<std::string>> ClaimOwner(const std::string& path);
+
+  // Shared roots. The reference count of a root is the number of entries in its refs directory.
+  // Adding is idempotent (and survives a concurrent DropRootRefsIfEmpty: it re-creates the
+  // directory); removing a missing reference is OK.
+  Status AddRootRef(const std::string& root, const std::string& key);
+  Status RemoveRootRef(const std::string& root, const std::string& key);
+  // Keys referencing the root, sorted (none: empty).
+  Result<std::vector<std::string>> RootRefs(const std::string& root);
+  // rmdir of the refs directory, which the server refuses while it holds any reference: true
+  // when none is left (removed now, or already gone), false when some volume references the root.
+  Result<bool> DropRootRefsIfEmpty(const std::string& root);
+  // The teardown mark: made exclusively for volume `key`; returns who holds it afterwards (`key`
+  // also when an earlier attempt of the same volume made it).
+  Result<std::string> MarkTeardown(const std::string& root, const std::string& key);
+  Result<std::optional<std::string>> TeardownOwner(const std::string& root);
+  Status UnmarkTeardown(const std::string& root);  // missing: OK
 
  private:
   std::shared_ptr<nfs::Client> client_;

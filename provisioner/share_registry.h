@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "common/status.h"
@@ -27,6 +28,9 @@ struct ShareHandle {
   std::shared_ptr<nfs::Client> client;
   std::shared_ptr<MetadataStore> store;
   std::shared_ptr<Reaper> reaper;
+  // Keeps nesting checks consistent in this process: creates of exclusive volumes hold it
+  // shared, shared-root creates and deletes hold it exclusively (docs/layouts.md).
+  std::shared_ptr<std::shared_mutex> layout_lock;
 };
 
 class ShareRegistry {

@@ -26,6 +26,8 @@ constexpr std::array<std::string_view, 5> kNfsVersions = {"3", "4", "4.0", "4.1"
 struct Draft {
   VolumeParams params;
   std::optional<std::string> sub_dir;
+  std::optional<std::string> shared_root;
+  bool on_delete_given = false;
 };
 
 // std::from_chars takes digits only (no sign, blanks or "0x") and reports overflow.
@@ -104,6 +106,7 @@ Status SetOnDelete(std::string_view value, Draft& draft) {
   for (OnDelete policy : {OnDelete::kDelete, OnDelete::kRetain, OnDelete::kArchive}) {
     if (value == OnDeleteName(policy)) {
       draft.params.on_delete = policy;
+      draft.on_delete_given = true;
       return {};
     }
   }
@@ -117,12 +120,24 @@ Status SetMountOptions(std::string_view value, Draft& draft) {
   return {};
 }
 
+Status SetSharedRoot(std::string_view value, Draft& draft) {
+  draft.shared_root = std::string(value);  // rendered and checked once the loop is done
+  return {};
+}
+
+Status SetReadOnly(std::string_view value, Draft& draft) {
+  if (value != "true" && value != "false")
+    return InvalidArgument(nfs::QuoteForMessage(value) + " must be \"true\" or \"false\"");
+  draft.params.read_only = value == "true";
+  return {};
+}
+
 struct Handler {
   std::string_view key;
   Status (*apply)(std::string_view value, Draft& draft);
 };
 
-constexpr std::array<Handler, 10> kHandlers = {{
+constexpr std::array<Handler, 12> kHandlers = {{
     {"server", SetServer},
     {"share", SetShare},
     {"port", SetPort},
@@ -133,6 +148,8 @@ constexpr std::array<Handler, 10> kHandlers = {{
     {"gid", SetGid},
     {"onDelete", SetOnDelete},
     {"mountOptions", SetMountOptions},
+    {"sharedRoot", SetSharedRoot},
+    {"readOnly", SetReadOnly},
 }};
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
@@ -161,23 +178,49 @@ std::optional<std::string> Lookup(const std::map<std::string, std::string>& para
   return it->second;
 }
 
-// Without subDir the path is the volume name, taken literally (never expanded as a template).
-Result<std::string> ResolvePath(const std::map<std::string, std::string>& parameters,
-                                const std::optional<std::string>& sub_dir,
-                                std::string_view volume_name) {
-  if (!sub_dir) {
-    if (Status s = ValidateVolumePath(volume_name); !s.ok()) {
-      return s.WithContext("parameter subDir (not set, so the volume name is the path)");
-    }
-    return std::string(volume_name);
-  }
-  const std::string context = "parameter subDir: template " + nfs::QuoteForMessage(*sub_dir);
+// Renders the template of parameter `key` and checks the result as a volume path.
+Result<std::string> RenderPathParameter(const std::map<std::string, std::string>& parameters,
+                                        std::string_view key, const std::string& tmpl) {
+  const std::string context = "parameter " + std::string(key) + ": template " + nfs::QuoteForMessage(tmpl);
   TemplateValues values{Lookup(parameters, kPvcNameKey), Lookup(parameters, kPvcNamespaceKey),
                         Lookup(parameters, kPvNameKey)};
-  Result<std::string> rendered = RenderTemplate(*sub_dir, values);
+  Result<std::string> rendered = RenderTemplate(tmpl, values);
   if (!rendered.ok()) return rendered.status().WithContext(context);
   if (Status s = ValidateVolumePath(*rendered); !s.ok()) return s.WithContext(context);
   return rendered;
+}
+
+// Without sharedRoot: subDir, or else the volume name taken literally (never expanded as a
+// template). With sharedRoot: the root, plus subDir inside it when given.
+Status ResolvePaths(const std::map<std::string, std::string>& parameters, Draft& draft,
+                    std::string_view volume_name) {
+  VolumeParams& params = draft.params;
+  if (draft.shared_root) {
+    Result<std::string> root = RenderPathParameter(parameters, "sharedRoot", *draft.shared_root);
+    if (!root.ok()) return root.status();
+    params.shared_root = *root;
+    params.path = *root;
+    if (draft.sub_dir) {
+      Result<std::string> sub = RenderPathParameter(parameters, "subDir", *draft.sub_dir);
+      if (!sub.ok()) return sub.status();
+      params.path += "/" + *sub;
+      if (Status s = ValidateVolumePath(params.path); !s.ok())
+        return s.WithContext("parameters sharedRoot and subDir together");
+    }
+    if (!draft.on_delete_given) params.on_delete = OnDelete::kRetain;  // shared data: keep it
+    return {};
+  }
+  if (!draft.sub_dir) {
+    if (Status s = ValidateVolumePath(volume_name); !s.ok()) {
+      return s.WithContext("parameter subDir (not set, so the volume name is the path)");
+    }
+    params.path = std::string(volume_name);
+    return {};
+  }
+  Result<std::string> path = RenderPathParameter(parameters, "subDir", *draft.sub_dir);
+  if (!path.ok()) return path.status();
+  params.path = *path;
+  return {};
 }
 
 // Template variables and what names their values in a message about a missing one.
@@ -288,9 +331,7 @@ Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>&
       return InvalidArgument("parameter " + std::string(required) + " is required");
     }
   }
-  Result<std::string> path = ResolvePath(parameters, draft.sub_dir, volume_name);
-  if (!path.ok()) return path.status();
-  draft.params.path = std::move(*path);
+  NFSPROV_RETURN_IF_ERROR(ResolvePaths(parameters, draft, volume_name));
   return std::move(draft.params);
 }
 

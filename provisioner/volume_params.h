@@ -1,13 +1,15 @@
 // StorageClass parameters: parsed, validated and rendered once, at CreateVolume.
 //
 // Keys (docs/storageclass.md): server, share, port, nfsVersion, subDir, mountPermissions, uid,
-// gid, onDelete, mountOptions. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
+// gid, onDelete, mountOptions, sharedRoot, readOnly. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
 // from --extra-create-metadata, secret references) and are read or ignored, never rejected.
 // Any other key, a bad value, or a subDir that renders to an unsafe or empty path is
 // INVALID_ARGUMENT with a message naming the parameter. subDir templates may use
 // ${pvc.metadata.name}, ${pvc.metadata.namespace} and ${pv.metadata.name}; the default subDir is
-// the PV name (the CSI volume name). The rendered path is validated with nfs::ValidateRelativePath
-// and may not start with the driver's metadata directory ".nfsprov".
+// the PV name (the CSI volume name). With sharedRoot (a template too) every volume of the class
+// binds to that one directory, or to subDir inside it (docs/layouts.md), and onDelete defaults to
+// retain. Rendered paths are validated with nfs::ValidateRelativePath and may not start with the
+// driver's metadata directory ".nfsprov".
 #pragma once
 
 #include <cstdint>
@@ -28,7 +30,9 @@ inline constexpr std::string_view kMetadataDir = ".nfsprov";
 
 struct VolumeParams {
   ShareRef share;
-  std::string path;                          // rendered subDir, relative to the share root
+  std::string path;                          // the volume's directory, relative to the share root
+  std::string shared_root;                   // "" or the rendered sharedRoot; path lies in it
+  bool read_only = false;                    // readOnly: reader-only access, mounted read-only
   std::optional<uint32_t> mount_permissions;  // octal mode for the new directory
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;

@@ -115,7 +115,7 @@ TEST(ParseVolumeParamsTest, EmptyValuesAreRejectedForEveryKey) {
 TEST(ParseVolumeParamsTest, UnknownKeyListsTheSupportedOnes) {
   EXPECT_EQ(MustReject(With({{"foo", "1"}})),
             "unknown StorageClass parameter \"foo\"; supported: server, share, port, nfsVersion, "
-            "subDir, mountPermissions, uid, gid, onDelete, mountOptions");
+            "subDir, mountPermissions, uid, gid, onDelete, mountOptions, sharedRoot, readOnly");
   EXPECT_THAT(MustReject(With({{"", "1"}})), StartsWith("unknown StorageClass parameter \"\";"));
   EXPECT_THAT(MustReject(With({{"bad\nkey", "1"}})),
               StartsWith("unknown StorageClass parameter \"bad\\x0akey\";"));
@@ -320,6 +320,50 @@ TEST(ParseVolumeParamsTest, SubDirRenderingToUnsafePaths) {
     params["csi.storage.k8s.io/pvc/name"] = c.pvc_name;
     EXPECT_EQ(MustReject(params), "parameter subDir: template \"" + c.sub_dir + "\": " + c.problem);
   }
+}
+
+// --- sharedRoot and readOnly ---
+
+TEST(ParseVolumeParamsTest, SharedRootIsThePathAndDefaultsToRetain) {
+  VolumeParams params = MustParse(WithMetadata({{"sharedRoot", "apps/${pvc.metadata.namespace}"}}));
+  EXPECT_EQ(params.shared_root, "apps/prod");
+  EXPECT_EQ(params.path, "apps/prod");
+  EXPECT_EQ(params.on_delete, OnDelete::kRetain);
+  EXPECT_FALSE(params.read_only);
+  EXPECT_THAT(params.given, ::testing::Contains(Pair("sharedRoot", "apps/${pvc.metadata.namespace}")));
+}
+
+TEST(ParseVolumeParamsTest, SubDirWithSharedRootLiesInsideIt) {
+  VolumeParams params = MustParse(With({{"sharedRoot", "api"}, {"subDir", "plugins/v1"}, {"onDelete", "delete"}}));
+  EXPECT_EQ(params.shared_root, "api");
+  EXPECT_EQ(params.path, "api/plugins/v1");
+  EXPECT_EQ(params.on_delete, OnDelete::kDelete);  // an explicit onDelete wins
+}
+
+TEST(ParseVolumeParamsTest, WithoutSharedRootNothingIsShared) {
+  VolumeParams params = MustParse(With({}));
+  EXPECT_EQ(params.shared_root, "");
+  EXPECT_EQ(params.on_delete, OnDelete::kDelete);
+}
+
+TEST(ParseVolumeParamsTest, SharedRootAndSubDirMayNotEscape) {
+  EXPECT_EQ(MustReject(With({{"sharedRoot", "../other"}})),
+            "parameter sharedRoot: template \"../other\": path \"../other\": segment \"..\" is not allowed");
+  EXPECT_EQ(MustReject(With({{"sharedRoot", "/etc"}})),
+            "parameter sharedRoot: template \"/etc\": path \"/etc\": must be relative, not absolute");
+  EXPECT_EQ(MustReject(With({{"sharedRoot", ".nfsprov"}})),
+            "parameter sharedRoot: template \".nfsprov\": path \".nfsprov\": \".nfsprov\" is reserved for "
+            "the driver's records");
+  EXPECT_EQ(MustReject(With({{"sharedRoot", "api"}, {"subDir", "../../x"}})),
+            "parameter subDir: template \"../../x\": path \"../../x\": segment \"..\" is not allowed");
+  EXPECT_EQ(MustReject(With({{"sharedRoot", "api"}, {"subDir", "/x"}})),
+            "parameter subDir: template \"/x\": path \"/x\": must be relative, not absolute");
+}
+
+TEST(ParseVolumeParamsTest, ReadOnlyIsTrueOrFalse) {
+  EXPECT_TRUE(MustParse(With({{"readOnly", "true"}})).read_only);
+  EXPECT_FALSE(MustParse(With({{"readOnly", "false"}})).read_only);
+  EXPECT_EQ(MustReject(With({{"readOnly", "yes"}})), "parameter readOnly: \"yes\" must be \"true\" or \"false\"");
 }
 
 TEST(ParseVolumeParamsTest, OnlyTheFirstSegmentIsReserved) {
