@@ -45,7 +45,7 @@ void PrintTree(const std::string& root) {
     const fs::file_status status = it->symlink_status();
     std::string suffix = fs::is_directory(status) ? "/" : "";
     if (fs::is_regular_file(status)) suffix = "  (" + std::to_string(it->file_size()) + " bytes)";
-    if (fs::is_symlink(status)) suffix = "  (symlink: a record or claim)";
+    if (fs::is_symlink(status)) suffix = "  (symlink: a record, claim or root reference)";
     struct stat st;
     if (fs::is_directory(status) && lstat(it->path().c_str(), &st) == 0) {
       char mode[16];
@@ -271,7 +271,46 @@ int Run() {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   PrintTree(exported);
 
-  Step(11, "Stop: SIGTERM to the controller (graceful), then the NFS server");
+  Step(11, "Shared root: two API replicas' PVCs bind to one directory, a read-only plugins class inside it");
+  {
+    auto create_shared = [&](const std::string& name, std::map<std::string, std::string> extra,
+                             ::csi::v1::VolumeCapability::AccessMode::Mode mode) {
+      ::csi::v1::CreateVolumeRequest request;
+      request.set_name(name);
+      ::csi::v1::VolumeCapability capability = MountCapability();
+      capability.mutable_access_mode()->set_mode(mode);
+      *request.add_volume_capabilities() = capability;
+      (*request.mutable_parameters())["server"] = "127.0.0.1";
+      (*request.mutable_parameters())["share"] = "/export";
+      (*request.mutable_parameters())["port"] = std::to_string((*server)->port());
+      for (const auto& [k, v] : extra) (*request.mutable_parameters())[k] = v;
+      grpc::ClientContext ctx;
+      ::csi::v1::CreateVolumeResponse response;
+      grpc::Status status = controller->CreateVolume(&ctx, request, &response);
+      std::printf("   CreateVolume %s -> %s\n", name.c_str(),
+                  status.ok() ? ("subDir=" + response.volume().volume_context().at("subDir")).c_str()
+                              : status.error_message().c_str());
+      return response.volume().volume_id();
+    };
+    const auto rwx = ::csi::v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER;
+    const auto rox = ::csi::v1::VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
+    std::string api0 = create_shared("pvc-api-0", {{"sharedRoot", "api"}}, rwx);
+    std::string api1 = create_shared("pvc-api-1", {{"sharedRoot", "api"}}, rwx);
+    std::string plugins = create_shared("pvc-plugins", {{"sharedRoot", "api"}, {"subDir", "plugins"}, {"readOnly", "true"}}, rox);
+    std::printf("   a read-only class asked for ReadWriteMany is refused:\n");
+    create_shared("pvc-plugins-rw", {{"sharedRoot", "api"}, {"subDir", "plugins"}, {"readOnly", "true"}}, rwx);
+    std::ofstream(exported + "/api/cache.db") << "shared state";
+    PrintTree(exported);
+    std::printf("   deleting pvc-api-0 and pvc-plugins: api/ is still referenced by pvc-api-1, so it stays\n");
+    remove(api0);
+    remove(plugins);
+    std::printf("   api/cache.db still there: %s\n", fs::exists(exported + "/api/cache.db") ? "yes" : "NO (wrong!)");
+    std::printf("   deleting pvc-api-1, the last reference: onDelete (default retain for shared roots) keeps api/\n");
+    remove(api1);
+    PrintTree(exported);
+  }
+
+  Step(12, "Stop: SIGTERM to the controller (graceful), then the NFS server");
   Status stopped = (*driver)->Stop();
   if (!stopped.ok()) Die(stopped.ToString());
   std::printf("   controller stopped; socket removed: %s\n", fs::exists(socket) ? "no" : "yes");

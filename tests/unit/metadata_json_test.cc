@@ -79,7 +79,8 @@ TEST(MetadataJsonTest, VolumeJsonHasTheDocumentedFieldsAndTypes) {
   EXPECT_EQ(j.at("capacity_bytes"), int64_t{3} << 40);
   EXPECT_EQ(j.at("parameters").at("onDelete"), "archive");
   EXPECT_EQ(j.at("path"), "team-a/db/data");
-  EXPECT_EQ(j.size(), 9u);
+  EXPECT_EQ(j.at("shared_root"), "");
+  EXPECT_EQ(j.size(), 10u);
 
   VolumeRecord creating = FullVolume();
   creating.state = VolumeState::kCreating;
@@ -182,6 +183,25 @@ TEST(MetadataJsonTest, UnsafeVolumePathsAreMalformed) {
   }
   auto lookalike = VolumeRecordFromJson(EditedVolume([](json& j) { j["path"] = ".nfsprovx/a"; }));
   EXPECT_TRUE(lookalike.ok()) << lookalike.status().ToString();
+}
+
+TEST(MetadataJsonTest, SharedLayoutKeepsItsRootAndThePathMustLieInIt) {
+  VolumeRecord shared = FullVolume();
+  shared.layout = "shared";
+  shared.shared_root = "team-a/db";
+  auto parsed = VolumeRecordFromJson(ToJson(shared));
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(*parsed, shared);
+  shared.shared_root = shared.path;  // the root itself
+  EXPECT_TRUE(VolumeRecordFromJson(ToJson(shared)).ok());
+
+  shared.shared_root = "team-a/d";  // a prefix of the path's text, not of its segments
+  ExpectMalformed(VolumeRecordFromJson(ToJson(shared)), "is not inside shared_root");
+  shared.shared_root = "../x";
+  ExpectMalformed(VolumeRecordFromJson(ToJson(shared)), "volume record is malformed");
+  VolumeRecord unknown = FullVolume();
+  unknown.layout = "nested";
+  ExpectMalformed(VolumeRecordFromJson(ToJson(unknown)), "field \"layout\" is \"nested\"");
 }
 
 TEST(MetadataJsonTest, UnknownFieldsAreIgnored) {
