@@ -394,6 +394,36 @@ TEST_F(ControllerE2E, ExpandGetAndValidate) {
   }
 }
 
+TEST_F(ControllerE2E, ReadOnlyClassAcceptsAndConfirmsOnlyReaderModes) {
+  auto request = [&](VolumeCapability::AccessMode::Mode mode) {
+    ::csi::v1::CreateVolumeRequest r = CreateRequest("pvc-ro", {{"readOnly", "true"}});
+    r.mutable_volume_capabilities(0)->mutable_access_mode()->set_mode(mode);
+    return r;
+  };
+  grpc::Status refused = Create(request(VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER));
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(refused.error_message().find("readOnly"), std::string::npos) << refused.error_message();
+  EXPECT_FALSE(fs::exists(Local("pvc-ro")));
+
+  ::csi::v1::Volume v;
+  ASSERT_TRUE(Create(request(VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY), &v).ok());
+  EXPECT_EQ(v.volume_context().at("readOnly"), "true");
+  auto validate = [&](VolumeCapability::AccessMode::Mode mode) {
+    grpc::ClientContext ctx;
+    ::csi::v1::ValidateVolumeCapabilitiesRequest r;
+    r.set_volume_id(v.volume_id());
+    *r.add_volume_capabilities() = Mount();
+    r.mutable_volume_capabilities(0)->mutable_access_mode()->set_mode(mode);
+    ::csi::v1::ValidateVolumeCapabilitiesResponse response;
+    EXPECT_TRUE(controller_->ValidateVolumeCapabilities(&ctx, r, &response).ok());
+    return response;
+  };
+  EXPECT_TRUE(validate(VolumeCapability::AccessMode::SINGLE_NODE_READER_ONLY).has_confirmed());
+  auto writer = validate(VolumeCapability::AccessMode::SINGLE_NODE_WRITER);
+  EXPECT_FALSE(writer.has_confirmed());
+  EXPECT_NE(writer.message().find("read-only"), std::string::npos) << writer.message();
+}
+
 TEST_F(ControllerE2E, SnapshotsAndClonesAreIndependentCopies) {
   ::csi::v1::Volume source;
   ASSERT_TRUE(Create(CreateRequest("pvc-src"), &source).ok());
