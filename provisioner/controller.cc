@@ -111,14 +111,15 @@ Status MakeParents(nfs::Client& client, const std::string& path) {
 }
 
 // Removes empty parents of `path` (relative), deepest first, stopping at the first that is not
-// empty or not there. rmdir never removes a non-empty directory.
-void RemoveEmptyParents(nfs::Client& client, const std::string& path) {
+// empty or not there, and before `stop` (an ancestor, or "" for the share root). rmdir never
+// removes a non-empty directory.
+void RemoveEmptyParents(nfs::Client& client, const std::string& path, const std::string& stop = "") {
   std::string parent = path;
   while (true) {
     std::size_t slash = parent.rfind('/');
     if (slash == std::string::npos) return;
     parent.resize(slash);
-    if (!client.Rmdir("/" + parent).ok()) return;
+    if (parent == stop || !client.Rmdir("/" + parent).ok()) return;
   }
 }
 
@@ -143,18 +144,32 @@ std::string OwnerText(const std::string& owner) {
   return owner == kSharedRootOwner ? std::string("a shared root") : "volume key " + owner;
 }
 
-// Volumes never nest: no proper ancestor of `path` may be a volume's or a shared root's
-// directory. One claim lookup per ancestor (none for a top-level path).
-Status CheckNotInsideVolume(MetadataStore& store, const std::string& path) {
+// The nearest proper ancestor of `path` that is a volume's or a shared root's directory, with the
+// claim's owner; nullopt when there is none. One claim lookup per ancestor (none for a top-level
+// path).
+struct Enclosing {
+  std::string ancestor, owner;
+};
+Result<std::optional<Enclosing>> EnclosingVolume(MetadataStore& store, const std::string& path) {
   for (std::size_t slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1)) {
     const std::string ancestor = path.substr(0, slash);
     Result<std::optional<std::string>> owner = store.ClaimOwner(ancestor);
     if (!owner.ok()) return owner.status();
-    if (owner->has_value())
-      return FailedPrecondition("directory " + path + " would lie inside " + ancestor + ", the directory of " +
-                                OwnerText(**owner) + "; volumes cannot nest");
+    if (owner->has_value()) return std::optional<Enclosing>(Enclosing{ancestor, **owner});
   }
-  return Status();
+  return std::optional<Enclosing>();
+}
+
+Status NestingRefused(const std::string& path, const Enclosing& enclosing) {
+  return FailedPrecondition("directory " + path + " would lie inside " + enclosing.ancestor +
+                            ", the directory of " + OwnerText(enclosing.owner) + "; volumes cannot nest");
+}
+
+// Volumes never nest: no proper ancestor of `path` may be a volume's or a shared root's directory.
+Status CheckNotInsideVolume(MetadataStore& store, const std::string& path) {
+  Result<std::optional<Enclosing>> enclosing = EnclosingVolume(store, path);
+  if (!enclosing.ok()) return enclosing.status();
+  return enclosing->has_value() ? NestingRefused(path, **enclosing) : Status();
 }
 
 // Before a shared root adopts an existing directory: no volume may lie inside it (it would be
@@ -315,7 +330,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     record.state = VolumeState::kReady;
     Status made = store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
                                            params.uid, params.gid);
-    if (made.ok()) return ToVolume(params.share, id, record);
+    if (made.ok()) return CheckedNew(*share, params, id, record);
     if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(params, args.name);
     // An unreachable server would fail the steps as well; the caller's retry resumes.
     if (made.code() == StatusCode::kUnavailable || made.code() == StatusCode::kDeadlineExceeded)
@@ -344,7 +359,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   if (*owner != key) {
     if (!resuming) NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
     return AlreadyExists("directory " + record.path + " on " + params.share.Url().Display() +
-                         " already belongs to another volume (key " + *owner + ")");
+                         " already belongs to " + OwnerText(*owner));
   }
   Status populated = Populate(*share, record, params, args.source);
   if (!populated.ok()) {
@@ -358,7 +373,28 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   }
   record.state = VolumeState::kReady;
   NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
-  return ToVolume(params.share, id, record);
+  return CheckedNew(*share, params, id, record);
+}
+
+// The check before a create cannot see a volume made at an ancestor at the same time; this one,
+// after the claim and the directory exist, can (whichever of two racing creates comes second sees
+// the other's claim). The loser's directory and any parents it made inside the other volume are
+// removed again, then its claim and record.
+Result<Volume> Controller::CheckedNew(ShareHandle& share, const VolumeParams& params, const std::string& id,
+                                      const VolumeRecord& record) {
+  Result<std::optional<Enclosing>> enclosing = EnclosingVolume(*share.store, record.path);
+  if (!enclosing.ok()) return enclosing.status();
+  if (!enclosing->has_value()) return ToVolume(params.share, id, record);
+  // Its own new directory: empty, or a fresh copy of its content source, mounted by no one yet.
+  Status undone = nfs::RemoveTree(*share.client, MetadataStore::VolumeDir(record.path)).status();
+  if (undone.ok()) {
+    RemoveEmptyParents(*share.client, record.path, (**enclosing).ancestor);
+    undone = share.store->Release(record.path, record.key);
+  }
+  if (undone.ok()) undone = share.store->DeleteVolume(record.key);
+  Status refused = NestingRefused(record.path, **enclosing);
+  if (!undone.ok()) return undone.WithContext(refused.message() + "; then, taking the volume back");
+  return refused;
 }
 
 // Step by step, each step resumable: record `creating`, reference on the root, root claimed
@@ -428,7 +464,14 @@ Status Controller::BindSharedRoot(ShareHandle& share, const VolumeParams& params
     if (found.ok() && found->type != nfs::FileType::kDirectory)
       return FailedPrecondition("sharedRoot " + root + " exists and is not a directory");
     if (!found.ok() && found.status().code() != StatusCode::kNotFound) return found.status();
-    if (found.ok()) NFSPROV_RETURN_IF_ERROR(CheckNoVolumeInside(store, root));  // adopted as it is
+    if (found.ok()) {  // adopted as it is, unless it holds volumes
+      Result<nfs::FileAttr> area = client.Lstat(root_dir + "/" + std::string(kMetadataDir));
+      if (area.ok())
+        return FailedPrecondition("sharedRoot " + root + " holds " + root + "/" + std::string(kMetadataDir) +
+                                  ": it is a share of its own, with its own volumes");
+      if (area.status().code() != StatusCode::kNotFound) return area.status();
+      NFSPROV_RETURN_IF_ERROR(CheckNoVolumeInside(store, root));
+    }
     Result<std::string> claimed = store.Claim(root, std::string(kSharedRootOwner));
     if (!claimed.ok()) return claimed.status();
     if (*claimed != kSharedRootOwner)
@@ -822,9 +865,10 @@ Result<Page<Snapshot>> Controller::ListSnapshots(const std::string& snapshot_id,
 Result<int64_t> Controller::GetCapacity(const std::map<std::string, std::string>& parameters) {
   ShareRef share_ref;
   if (!parameters.empty()) {
-    // Only where the volume would go matters; the subDir template needs PVC names we lack here.
+    // Only the share matters; subDir and sharedRoot templates need PVC names we lack here.
     std::map<std::string, std::string> where = parameters;
     where.erase("subDir");
+    where.erase("sharedRoot");
     Result<VolumeParams> params = ParseVolumeParams(where, "capacity");
     if (!params.ok()) return params.status();
     share_ref = params->share;

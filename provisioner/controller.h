@@ -135,6 +135,8 @@ class Controller {
  private:
   Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
                               const std::string& key, const std::string& id);
+  Result<Volume> CheckedNew(ShareHandle& share, const VolumeParams& params, const std::string& id,
+                            const VolumeRecord& record);
   Result<Volume> CreateShared(const CreateVolumeArgs& args, const VolumeParams& params,
                               const std::string& key, const std::string& id, int64_t capacity,
                               ShareHandle& share);

@@ -337,9 +337,14 @@ Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>&
 
 Status ValidateVolumePath(std::string_view path) {
   NFSPROV_RETURN_IF_ERROR(nfs::ValidateRelativePath(path));
-  if (path.substr(0, path.find('/')) == kMetadataDir) {
-    return InvalidArgument("path " + nfs::QuoteForMessage(path) + ": \"" +
-                           std::string(kMetadataDir) + "\" is reserved for the driver's records");
+  // Any segment: a share nested in this one (share/scratch) keeps its own area at scratch/.nfsprov.
+  for (std::size_t start = 0; start <= path.size();) {
+    std::size_t end = std::min(path.find('/', start), path.size());
+    if (path.substr(start, end - start) == kMetadataDir) {
+      return InvalidArgument("path " + nfs::QuoteForMessage(path) + ": \"" + std::string(kMetadataDir) +
+                             "\" is reserved for the driver's records");
+    }
+    start = end + 1;
   }
   return {};
 }

@@ -8,8 +8,7 @@
 // ${pvc.metadata.name}, ${pvc.metadata.namespace} and ${pv.metadata.name}; the default subDir is
 // the PV name (the CSI volume name). With sharedRoot (a template too) every volume of the class
 // binds to that one directory, or to subDir inside it (docs/layouts.md), and onDelete defaults to
-// retain. Rendered paths are validated with nfs::ValidateRelativePath and may not start with the
-// driver's metadata directory ".nfsprov".
+// retain. Rendered paths are validated with ValidateVolumePath (no ".nfsprov" segment).
 #pragma once
 
 #include <cstdint>
@@ -43,8 +42,9 @@ struct VolumeParams {
   std::map<std::string, std::string> given;
 };
 
-// The one rule for a volume directory: a safe relative path (nfs::ValidateRelativePath) outside
-// the driver's own area, so no record can point DeleteVolume at the metadata itself.
+// The one rule for a volume directory: a safe relative path (nfs::ValidateRelativePath) with no
+// segment named .nfsprov, so no record can point DeleteVolume at the driver's own area, nor at
+// that of a share nested inside this one.
 Status ValidateVolumePath(std::string_view path);
 
 // Value checks shared with the node plugin, which reads the same keys from a volume context.

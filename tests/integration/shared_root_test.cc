@@ -196,12 +196,35 @@ TEST_F(SharedRootTest, VolumesNeverNest) {
   expect_refused(Args("pv-4", {{"subDir", "apps/y/z"}}), "inside apps");
   expect_refused(Args("pv-5", {{"sharedRoot", "shared"}}), "would contain shared/api");
   expect_refused(Args("pv-6", {{"sharedRoot", "shared/api/inner"}}), "a shared root");
+  fs::create_directories(Local("scratch/.nfsprov/volumes"));  // a share nested in this one
+  expect_refused(Args("pv-7", {{"sharedRoot", "scratch"}}), "a share of its own");
+  fs::remove_all(Local("scratch"));
   EXPECT_EQ(Tree(), before);
   EXPECT_EQ(Refs("apps/x"), std::vector<std::string>{});
   EXPECT_EQ(Refs("shared"), std::vector<std::string>{});
   EXPECT_EQ(Refs("shared/api"), KeysOf({"pv-root"}));
   // The exclusive volume is untouched and still deletes normally.
   EXPECT_TRUE(controller_->DeleteVolume(exclusive.id).ok());
+}
+
+TEST_F(SharedRootTest, RacingCreatesAtAPathAndInsideItNeverBothSucceed) {
+  for (int round = 0; round < 20; ++round) {
+    const std::string outer = "race" + std::to_string(round);
+    Result<Volume> inner_made = Status(), outer_made = Status();
+    std::thread inner([&] { inner_made = controller_->CreateVolume(Args("pv-in-" + outer, {{"subDir", outer + "/in"}})); });
+    std::thread whole([&] {
+      outer_made = round % 2 == 0 ? controller_->CreateVolume(Args("pv-" + outer, {{"subDir", outer}}))
+                                  : controller_->CreateVolume(Args("pv-" + outer, {{"sharedRoot", outer}}));
+    });
+    inner.join();
+    whole.join();
+    EXPECT_FALSE(inner_made.ok() && outer_made.ok()) << outer << ": both volumes exist, one inside the other";
+    EXPECT_TRUE(inner_made.ok() || outer_made.ok() || inner_made.status().code() == StatusCode::kAlreadyExists)
+        << inner_made.status().ToString() << " / " << outer_made.status().ToString();
+    if (!inner_made.ok()) {
+      EXPECT_FALSE(fs::exists(Local(outer + "/in"))) << outer;
+    }
+  }
 }
 
 TEST_F(SharedRootTest, ContentSourcesAreRefused) {

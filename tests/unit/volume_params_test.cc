@@ -366,8 +366,14 @@ TEST(ParseVolumeParamsTest, ReadOnlyIsTrueOrFalse) {
   EXPECT_EQ(MustReject(With({{"readOnly", "yes"}})), "parameter readOnly: \"yes\" must be \"true\" or \"false\"");
 }
 
-TEST(ParseVolumeParamsTest, OnlyTheFirstSegmentIsReserved) {
-  EXPECT_EQ(MustParse(With({{"subDir", "x/.nfsprov"}})).path, "x/.nfsprov");
+TEST(ParseVolumeParamsTest, EverySegmentNamedLikeTheDriversAreaIsReserved) {
+  // A share nested in this one (e.g. share/scratch) keeps its records at scratch/.nfsprov.
+  EXPECT_EQ(MustReject(With({{"subDir", "x/.nfsprov"}})),
+            "parameter subDir: template \"x/.nfsprov\": path \"x/.nfsprov\": \".nfsprov\" is reserved for the "
+            "driver's records");
+  EXPECT_EQ(MustReject(With({{"sharedRoot", "api"}, {"subDir", "a/.nfsprov/b"}})),
+            "parameter subDir: template \"a/.nfsprov/b\": path \"a/.nfsprov/b\": \".nfsprov\" is reserved for the "
+            "driver's records");
   EXPECT_EQ(MustParse(With({{"subDir", ".nfsprov2"}})).path, ".nfsprov2");
   EXPECT_EQ(MustParse(With({{"subDir", ".NFSPROV"}})).path, ".NFSPROV");
 }
