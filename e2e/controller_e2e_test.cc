@@ -530,16 +530,40 @@ TEST_F(ControllerE2E, ListVolumesPaginatesAndSurvivesRestart) {
   EXPECT_TRUE(created.count(again.volume_id())) << "idempotency lost across a restart";
 }
 
-TEST_F(ControllerE2E, GetCapacityReportsFreeSpace) {
-  grpc::ClientContext ctx;
-  ::csi::v1::GetCapacityRequest r;
-  for (auto& [k, v] : BaseParams()) (*r.mutable_parameters())[k] = v;
-  ::csi::v1::GetCapacityResponse response;
-  ASSERT_TRUE(controller_->GetCapacity(&ctx, r, &response).ok());
+TEST_F(ControllerE2E, GetCapacityIsWhatAdmissionStillAllows) {
+  auto capacity = [&](Params params) {
+    grpc::ClientContext ctx;
+    ::csi::v1::GetCapacityRequest r;
+    Params all = BaseParams();
+    for (auto& [k, v] : params) all[k] = v;
+    for (auto& [k, v] : all) (*r.mutable_parameters())[k] = v;
+    ::csi::v1::GetCapacityResponse response;
+    EXPECT_TRUE(controller_->GetCapacity(&ctx, r, &response).ok());
+    return response.available_capacity();
+  };
+  // Without a class limit: the share's size (FSSTAT), less nothing yet.
   struct statvfs local;
   ASSERT_EQ(statvfs(server_->export_dir().c_str(), &local), 0);
-  int64_t expected = static_cast<int64_t>(local.f_bavail * local.f_frsize);
-  EXPECT_NEAR(static_cast<double>(response.available_capacity()), static_cast<double>(expected), 64.0 * (1 << 20));
+  EXPECT_NEAR(static_cast<double>(capacity({})), static_cast<double>(local.f_blocks * local.f_frsize),
+              64.0 * (1 << 20));
+  constexpr int64_t kGi = int64_t{1} << 30;
+  EXPECT_EQ(capacity({{"capacity", "10Gi"}}), 10 * kGi);
+  EXPECT_EQ(capacity({{"capacity", "10Gi"}, {"overcommit", "1.5"}}), 15 * kGi);
+
+  auto sized = [&](const std::string& name, int64_t bytes) {
+    ::csi::v1::CreateVolumeRequest r = CreateRequest(name, {{"capacity", "10Gi"}});
+    r.mutable_capacity_range()->set_required_bytes(bytes);
+    return Create(r);
+  };
+  ASSERT_TRUE(sized("pvc-c1", 4 * kGi).ok());
+  EXPECT_EQ(capacity({{"capacity", "10Gi"}}), 6 * kGi);
+  ASSERT_TRUE(sized("pvc-c2", 6 * kGi).ok());
+  EXPECT_EQ(capacity({{"capacity", "10Gi"}}), 0);
+  grpc::Status full = sized("pvc-c3", kGi);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(full.error_message().find("over the limit of 10 GiB"), std::string::npos) << full.error_message();
+  EXPECT_FALSE(fs::exists(Local("pvc-c3")));
+  EXPECT_TRUE(sized("pvc-c1", 4 * kGi).ok()) << "a retry of an admitted volume is not new capacity";
 }
 
 TEST_F(ControllerE2E, UnreachableServerIsUnavailableThenRecovers) {

@@ -16,6 +16,8 @@ namespace {
 
 constexpr uint32_t kDefaultMode = 0777;  // docs/storageclass.md: pods of any uid can write
 constexpr std::size_t kMaxNameBytes = 253;  // a Kubernetes object name
+// A share's size changes rarely (an administrator grows it): read once a minute at most.
+constexpr std::chrono::seconds kShareSizeMaxAge{60};
 
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -243,6 +245,14 @@ Result<bool> ApplyOnDelete(nfs::Client& client, const std::string& policy, const
   return trashed;
 }
 
+// The parameters that name a share and its admission limits. The subDir and sharedRoot templates
+// need PVC names that GetCapacity and ControllerExpandVolume do not have, and do not matter there.
+Result<VolumeParams> ParseShareParams(std::map<std::string, std::string> parameters) {
+  parameters.erase("subDir");
+  parameters.erase("sharedRoot");
+  return ParseVolumeParams(parameters, "capacity");
+}
+
 std::string OnDeletePolicy(const VolumeRecord& record) {
   auto it = record.parameters.find("onDelete");
   if (it != record.parameters.end()) return it->second;
@@ -305,24 +315,46 @@ Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
   return CreateLocked(args, *params, key, *id);
 }
 
+// Admission first: the volume's capacity is reserved in the share's ledger before anything is
+// made, and the reservation is taken back if the create fails.
+Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
+                                        const std::string& key, const std::string& id) {
+  Result<int64_t> capacity = ResolveCapacity(args.capacity);
+  if (!capacity.ok()) return capacity.status();
+  if (*capacity == 0 && params.default_capacity)
+    capacity = ResolveCapacity({*params.default_capacity, 0});
+  Result<ShareHandle> share = shares_.Get(params.share);
+  if (!share.ok()) return share.status();
+  Result<CapacityLedger*> ledger = Ledger(*share);
+  if (!ledger.ok()) return ledger.status();
+  Result<int64_t> limit = ProvisionLimit(*share, params);
+  if (!limit.ok()) return limit.status();
+  const std::optional<CapacityLedger::Entry> previous = (*ledger)->Find(key);
+  NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(key, {*capacity, params.shared_root}, *limit));
+  Result<Volume> made = Status();
+  if (!params.shared_root.empty()) {
+    std::unique_lock layout(*share->layout_lock);
+    made = CreateShared(args, params, key, id, *capacity, *share);
+  } else {
+    std::shared_lock layout(*share->layout_lock);
+    made = CreateExclusive(args, params, key, id, *capacity, *share);
+  }
+  (*ledger)->Restore(key, made.ok() ? std::optional<CapacityLedger::Entry>(
+                                          {made->record.capacity_bytes, made->record.shared_root})
+                                    : previous);
+  return made;
+}
+
 // A new volume without a content source is made in one request (MetadataStore::
 // CreateVolumeAtOnce), which fails when anything of it is there already: an earlier attempt's
 // claim, directory or record, or another volume's claim. That, a content source, or any other
 // failure of that request goes step by step from reading the record: record `creating`, claim,
 // directory (made, copied or adopted), record `ready`.
-Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
-                                        const std::string& key, const std::string& id) {
-  Result<int64_t> capacity = ResolveCapacity(args.capacity);
-  if (!capacity.ok()) return capacity.status();
-  Result<ShareHandle> share = shares_.Get(params.share);
-  if (!share.ok()) return share.status();
-  if (!params.shared_root.empty()) {
-    std::unique_lock layout(*share->layout_lock);
-    return CreateShared(args, params, key, id, *capacity, *share);
-  }
-  std::shared_lock layout(*share->layout_lock);
-  MetadataStore& store = *share->store;
-  auto new_record = [&] { return NewRecord(args, params, key, *capacity); };
+Result<Volume> Controller::CreateExclusive(const CreateVolumeArgs& args, const VolumeParams& params,
+                                           const std::string& key, const std::string& id, int64_t capacity,
+                                           ShareHandle& share) {
+  MetadataStore& store = *share.store;
+  auto new_record = [&] { return NewRecord(args, params, key, capacity); };
   NFSPROV_RETURN_IF_ERROR(CheckNotInsideVolume(store, params.path));
 
   if (args.source.kind == ContentSource::Kind::kNone) {
@@ -330,7 +362,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     record.state = VolumeState::kReady;
     Status made = store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
                                            params.uid, params.gid);
-    if (made.ok()) return CheckedNew(*share, params, id, record);
+    if (made.ok()) return CheckedNew(share, params, id, record);
     if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(params, args.name);
     // An unreachable server would fail the steps as well; the caller's retry resumes.
     if (made.code() == StatusCode::kUnavailable || made.code() == StatusCode::kDeadlineExceeded)
@@ -361,7 +393,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     return AlreadyExists("directory " + record.path + " on " + params.share.Url().Display() +
                          " already belongs to " + OwnerText(*owner));
   }
-  Status populated = Populate(*share, record, params, args.source);
+  Status populated = Populate(share, record, params, args.source);
   if (!populated.ok()) {
     if (populated.code() == StatusCode::kAlreadyExists) {
       // The directory was there before us: never share it silently (data loss waits there).
@@ -373,7 +405,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   }
   record.state = VolumeState::kReady;
   NFSPROV_RETURN_IF_ERROR(store.PutVolume(record));
-  return CheckedNew(*share, params, id, record);
+  return CheckedNew(share, params, id, record);
 }
 
 // The check before a create cannot see a volume made at an ancestor at the same time; this one,
@@ -526,7 +558,9 @@ Status Controller::DeleteShared(ShareHandle& share, const VolumeRecord& record) 
     }
   }
   NFSPROV_RETURN_IF_ERROR(store.UnmarkTeardown(root));
+  NFSPROV_RETURN_IF_ERROR(store.DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(record.key));
+  share.ledger->Remove(record.key);
   if (trashed) share.reaper->Wake();
   return Status();
 }
@@ -601,7 +635,7 @@ Volume Controller::ToVolume(const ShareRef& share, const std::string& id, const 
   v.context["server"] = share.server;
   v.context["share"] = share.share;
   v.context["subDir"] = record.path;
-  for (const char* key : {"port", "nfsVersion", "mountOptions", "readOnly"}) {
+  for (const char* key : {"port", "nfsVersion", "mountOptions", "readOnly", "quotaEnforcement"}) {
     if (auto it = record.parameters.find(key); it != record.parameters.end()) v.context[key] = it->second;
   }
   return v;
@@ -625,7 +659,9 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   Result<bool> trashed = ApplyOnDelete(*share->client, OnDeletePolicy(record), record.path, record.key);
   if (!trashed.ok()) return trashed.status();
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
+  NFSPROV_RETURN_IF_ERROR(share->store->DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
+  share->ledger->Remove(record.key);
   // Only now: a reaper round started earlier would compete with this call's own requests.
   if (*trashed) share->reaper->Wake();
   return Status();
@@ -649,10 +685,52 @@ Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const Cap
                                                " bytes; shrinking to " + std::to_string(*wanted) +
                                                " is not supported");
   if (*wanted > record.capacity_bytes) {
+    Result<VolumeParams> params = ParseShareParams(record.parameters);
+    if (!params.ok()) return params.status().WithContext("volume record " + record.key);
+    Result<CapacityLedger*> ledger = Ledger(*share);
+    if (!ledger.ok()) return ledger.status();
+    Result<int64_t> limit = ProvisionLimit(*share, *params);
+    if (!limit.ok()) return limit.status();
+    const std::optional<CapacityLedger::Entry> previous = (*ledger)->Find(record.key);
+    NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(record.key, {*wanted, record.shared_root}, *limit));
     record.capacity_bytes = *wanted;
-    NFSPROV_RETURN_IF_ERROR(share->store->PutVolume(record));
+    Status written = share->store->PutVolume(record);
+    if (!written.ok()) (*ledger)->Restore(record.key, previous);
+    NFSPROV_RETURN_IF_ERROR(written);
   }
   return record.capacity_bytes;
+}
+
+Result<CapacityLedger*> Controller::Ledger(ShareHandle& share) {
+  CapacityLedger& ledger = *share.ledger;
+  if (ledger.loaded()) return &ledger;
+  KeyedMutex::Lock lock = locks_.Acquire("ledger|" + share.share.Key());
+  if (ledger.loaded()) return &ledger;
+  Result<std::vector<std::string>> keys = share.store->ListVolumeKeys();
+  if (!keys.ok()) return keys.status();
+  std::map<std::string, CapacityLedger::Entry> entries;
+  for (const std::string& key : *keys) {
+    Result<std::optional<VolumeRecord>> record = share.store->GetVolume(key);
+    if (!record.ok()) return record.status();
+    if (record->has_value()) entries[key] = {(**record).capacity_bytes, (**record).shared_root};
+  }
+  ledger.Load(std::move(entries));
+  return &ledger;
+}
+
+Result<int64_t> Controller::ProvisionLimit(ShareHandle& share, const VolumeParams& params) {
+  std::optional<int64_t> base = params.share_capacity;
+  if (!base) base = share.ledger->ShareSize(kShareSizeMaxAge);
+  if (!base) {
+    Result<nfs::FsStats> fs = share.client->StatFs("/");
+    if (!fs.ok()) return fs.status().WithContext("reading the share's size for admission");
+    base = static_cast<int64_t>(std::min<uint64_t>(fs->total_bytes, std::numeric_limits<int64_t>::max()));
+    share.ledger->SetShareSize(*base);
+  }
+  long double limit = static_cast<long double>(*base) * params.overcommit;
+  return limit >= static_cast<long double>(std::numeric_limits<int64_t>::max())
+             ? std::numeric_limits<int64_t>::max()
+             : static_cast<int64_t>(limit);
 }
 
 Result<std::pair<Volume, VolumeCondition>> Controller::GetVolume(const std::string& volume_id) {
@@ -863,24 +941,22 @@ Result<Page<Snapshot>> Controller::ListSnapshots(const std::string& snapshot_id,
 }
 
 Result<int64_t> Controller::GetCapacity(const std::map<std::string, std::string>& parameters) {
-  ShareRef share_ref;
+  VolumeParams params;
   if (!parameters.empty()) {
-    // Only the share matters; subDir and sharedRoot templates need PVC names we lack here.
-    std::map<std::string, std::string> where = parameters;
-    where.erase("subDir");
-    where.erase("sharedRoot");
-    Result<VolumeParams> params = ParseVolumeParams(where, "capacity");
-    if (!params.ok()) return params.status();
-    share_ref = params->share;
+    Result<VolumeParams> parsed = ParseShareParams(parameters);
+    if (!parsed.ok()) return parsed.status();
+    params = *parsed;
   } else {
     std::vector<ShareRef> known = shares_.Known();
     if (known.empty()) return int64_t{0};
-    share_ref = known.front();
+    params.share = known.front();
   }
-  Result<ShareHandle> share = shares_.Get(share_ref);
+  Result<ShareHandle> share = shares_.Get(params.share);
   if (!share.ok()) return share.status();
-  Result<nfs::FsStats> fs = share->client->StatFs("/");
-  if (!fs.ok()) return fs.status();
-  return static_cast<int64_t>(fs->available_bytes);
+  Result<CapacityLedger*> ledger = Ledger(*share);
+  if (!ledger.ok()) return ledger.status();
+  Result<int64_t> limit = ProvisionLimit(*share, params);
+  if (!limit.ok()) return limit.status();
+  return std::max<int64_t>(0, *limit - (*ledger)->Provisioned());
 }
 }  // namespace nfsprov

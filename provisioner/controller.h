@@ -126,8 +126,9 @@ class Controller {
                                        const std::string& source_volume_id, int max_entries,
                                        const std::string& starting_token);
 
-  // Free space of the share named by `parameters` (a StorageClass's), or of the first known
-  // share when there are none.
+  // What can still be provisioned on the share named by `parameters` (a StorageClass's; the
+  // first known share when there are none): the class's limit minus what the share's volumes
+  // hold (docs/quota.md), never below 0.
   Result<int64_t> GetCapacity(const std::map<std::string, std::string>& parameters);
 
   ShareRegistry& shares() { return shares_; }
@@ -135,6 +136,13 @@ class Controller {
  private:
   Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
                               const std::string& key, const std::string& id);
+  Result<Volume> CreateExclusive(const CreateVolumeArgs& args, const VolumeParams& params,
+                                 const std::string& key, const std::string& id, int64_t capacity,
+                                 ShareHandle& share);
+  Result<CapacityLedger*> Ledger(ShareHandle& share);
+  // What the share may provision in all under `params`: `capacity`, or the share's size, times
+  // `overcommit`.
+  Result<int64_t> ProvisionLimit(ShareHandle& share, const VolumeParams& params);
   Result<Volume> CheckedNew(ShareHandle& share, const VolumeParams& params, const std::string& id,
                             const VolumeRecord& record);
   Result<Volume> CreateShared(const CreateVolumeArgs& args, const VolumeParams& params,

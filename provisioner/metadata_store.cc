@@ -21,6 +21,7 @@ constexpr std::string_view kClaims = "claims";
 constexpr std::string_view kTrash = "trash";
 constexpr std::string_view kArchive = "archive";
 constexpr std::string_view kRoots = "roots";
+constexpr std::string_view kUsage = "usage";
 constexpr std::string_view kTeardownSuffix = ".teardown";
 constexpr std::string_view kRecordSuffix = ".json";
 constexpr uint32_t kPrivateMode = 0700;
@@ -177,6 +178,29 @@ void Decode(const json& j, VolumeRecord& r) {
   if (Status path = ValidateVolumePath(r.path); !path.ok()) throw FormatError(path.message());
 }
 
+json Encode(const UsageRecord& r) {
+  return {{"name", r.name},
+          {"key", r.key},
+          {"path", r.path},
+          {"quota_bytes", r.quota_bytes},
+          {"used_bytes", r.used_bytes},
+          {"used_inodes", r.used_inodes},
+          {"scanned_unix_ms", r.scanned_unix_ms},
+          {"scan_ms", r.scan_ms}};
+}
+
+void Decode(const json& j, UsageRecord& r) {
+  r.name = StringField(j, "name");
+  r.key = StringField(j, "key");
+  r.path = StringField(j, "path");
+  r.quota_bytes = IntegerField(j, "quota_bytes");
+  r.used_bytes = IntegerField(j, "used_bytes");
+  r.used_inodes = IntegerField(j, "used_inodes");
+  r.scanned_unix_ms = IntegerField(j, "scanned_unix_ms");
+  r.scan_ms = IntegerField(j, "scan_ms");
+  if (Status path = ValidateVolumePath(r.path); !path.ok()) throw FormatError(path.message());
+}
+
 void Decode(const json& j, SnapshotRecord& r) {
   r.name = StringField(j, "name");
   r.key = StringField(j, "key");
@@ -204,6 +228,11 @@ template <>
 struct RecordKind<SnapshotRecord> {
   static constexpr std::string_view kSubdir = kSnapshots;
   static constexpr std::string_view kNoun = "snapshot record";
+};
+template <>
+struct RecordKind<UsageRecord> {
+  static constexpr std::string_view kSubdir = kUsage;
+  static constexpr std::string_view kNoun = "usage record";
 };
 
 // `what` names the record in messages: "volume record /.nfsprov/volumes/<key>.json".
@@ -299,7 +328,7 @@ Result<std::string> ReadClaim(nfs::Client& client, const std::string& link) {
 Status MetadataStore::EnsureLayout() {
   if (layout_ready_.load(std::memory_order_acquire)) return {};
   std::vector<std::string> dirs = {AreaDir()};
-  for (std::string_view sub : {kVolumes, kSnapshots, kClaims, kTrash, kArchive, kRoots}) {
+  for (std::string_view sub : {kVolumes, kSnapshots, kClaims, kTrash, kArchive, kRoots, kUsage}) {
     dirs.push_back(AreaDir(sub));
   }
   for (const std::string& dir : dirs) {
@@ -367,6 +396,18 @@ Status MetadataStore::DeleteSnapshot(const std::string& key) {
 Result<std::vector<std::string>> MetadataStore::ListSnapshotKeys() {
   return ListKeys(*client_, kSnapshots);
 }
+
+Result<std::optional<UsageRecord>> MetadataStore::GetUsage(const std::string& key) {
+  return GetRecord<UsageRecord>(*client_, key);
+}
+
+Status MetadataStore::PutUsage(const UsageRecord& record) { return PutRecord(*this, record); }
+
+Status MetadataStore::DeleteUsage(const std::string& key) {
+  return DeleteRecord<UsageRecord>(*client_, key);
+}
+
+Result<std::vector<std::string>> MetadataStore::ListUsageKeys() { return ListKeys(*client_, kUsage); }
 
 Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
                                          std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
@@ -527,6 +568,12 @@ std::string ToJson(const SnapshotRecord& record) { return Serialize(Encode(recor
 
 Result<SnapshotRecord> SnapshotRecordFromJson(const std::string& json) {
   return Parse<SnapshotRecord>(json, RecordKind<SnapshotRecord>::kNoun);
+}
+
+std::string ToJson(const UsageRecord& record) { return Serialize(Encode(record)); }
+
+Result<UsageRecord> UsageRecordFromJson(const std::string& json) {
+  return Parse<UsageRecord>(json, RecordKind<UsageRecord>::kNoun);
 }
 
 }  // namespace nfsprov

@@ -16,6 +16,7 @@
 //   .nfsprov/trash/<key>.<nonce>    volume directories renamed aside by DeleteVolume, removed
 //                                   in the background by the Reaper
 //   .nfsprov/archive/<path>.<key>   volumes kept by onDelete=archive (hierarchy preserved)
+//   .nfsprov/usage/<key>.json       the volume's last measured usage (UsageRecord)
 //   .nfsprov/roots/<pathkey>/<key>  one reference per volume bound to a shared root (a symlink
 //                                   to the key; pathkey = KeyForName(root path)). The root's
 //                                   directory is claimed by kSharedRootOwner
@@ -72,6 +73,20 @@ struct SnapshotRecord {
 // The owner named in the claim of a shared root's directory: no single volume owns it.
 inline constexpr std::string_view kSharedRootOwner = "shared-root";
 
+// What the usage scanner measured for one volume: its directory's tree (for a shared-root volume,
+// the whole root) against its quota.
+struct UsageRecord {
+  std::string name;  // the volume's CSI name
+  std::string key;   // the volume's key
+  std::string path;  // the directory measured (the volume's, or its shared root)
+  int64_t quota_bytes = 0;  // 0: none (a volume without capacity)
+  int64_t used_bytes = 0;
+  int64_t used_inodes = 0;
+  int64_t scanned_unix_ms = 0;  // when the scan finished
+  int64_t scan_ms = 0;          // how long it took
+  bool operator==(const UsageRecord&) const = default;
+};
+
 class MetadataStore {
  public:
   explicit MetadataStore(std::shared_ptr<nfs::Client> client) : client_(std::move(client)) {}
@@ -103,6 +118,12 @@ class MetadataStore {
   Status PutSnapshot(const SnapshotRecord& record);
   Status DeleteSnapshot(const std::string& key);
   Result<std::vector<std::string>> ListSnapshotKeys();
+
+  // Usage records: .nfsprov/usage/<key>.json, one per volume (written by the usage scanner).
+  Result<std::optional<UsageRecord>> GetUsage(const std::string& key);
+  Status PutUsage(const UsageRecord& record);
+  Status DeleteUsage(const std::string& key);  // missing: OK
+  Result<std::vector<std::string>> ListUsageKeys();
 
   // A new volume with no content source in ONE request (nfs::Client::CreateInOrder): claims
   // record.path for record.key, creates the directory with `mode` and owner, and writes the
@@ -159,5 +180,7 @@ std::string ToJson(const VolumeRecord& record);
 Result<VolumeRecord> VolumeRecordFromJson(const std::string& json);
 std::string ToJson(const SnapshotRecord& record);
 Result<SnapshotRecord> SnapshotRecordFromJson(const std::string& json);
+std::string ToJson(const UsageRecord& record);
+Result<UsageRecord> UsageRecordFromJson(const std::string& json);
 
 }  // namespace nfsprov

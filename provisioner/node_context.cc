@@ -11,8 +11,8 @@
 namespace nfsprov {
 namespace {
 
-constexpr std::array<std::string_view, 7> kKeys = {"server",  "share",        "subDir",  "port",
-                                                   "nfsVersion", "mountOptions", "readOnly"};
+constexpr std::array<std::string_view, 8> kKeys = {"server",     "share",        "subDir",   "port",
+                                                   "nfsVersion", "mountOptions", "readOnly", "quotaEnforcement"};
 constexpr std::array<std::string_view, 2> kCoPrefixes = {"csi.storage.k8s.io/",
                                                          "storage.kubernetes.io/"};
 
@@ -77,6 +77,9 @@ Result<mount::NfsMountSpec> MountSpecFromContext(const std::map<std::string, std
       if (option == "ro") spec.read_only = true;
       if (option != "ro" && option != "rw") spec.options.push_back(option);
     }
+  }
+  if (const std::string* enforcement = get("quotaEnforcement")) {
+    NFSPROV_RETURN_IF_ERROR(Check(ParseQuotaEnforcement(*enforcement).status(), "quotaEnforcement"));
   }
   if (const std::string* read_only = get("readOnly")) {
     if (*read_only != "true" && *read_only != "false")

@@ -30,6 +30,7 @@ Result<ShareHandle> ShareRegistry::Get(const ShareRef& share) {
   handle.client = std::shared_ptr<nfs::Client>(std::move(client).value());
   handle.store = std::make_shared<MetadataStore>(handle.client);
   handle.layout_lock = std::make_shared<std::shared_mutex>();
+  handle.ledger = std::make_shared<CapacityLedger>();
   NFSPROV_RETURN_IF_ERROR(handle.store->EnsureLayout());
   handle.reaper = std::make_shared<Reaper>(handle.client, reap_interval_);
   handle.reaper->Start();

@@ -16,6 +16,7 @@
 
 #include "common/status.h"
 #include "nfs/client.h"
+#include "provisioner/capacity_ledger.h"
 #include "provisioner/keyed_mutex.h"
 #include "provisioner/metadata_store.h"
 #include "provisioner/reaper.h"
@@ -31,6 +32,7 @@ struct ShareHandle {
   // Keeps nesting checks consistent in this process: creates of exclusive volumes hold it
   // shared, shared-root creates and deletes hold it exclusively (docs/layouts.md).
   std::shared_ptr<std::shared_mutex> layout_lock;
+  std::shared_ptr<CapacityLedger> ledger;  // admission (docs/quota.md); loaded on first need
 };
 
 class ShareRegistry {

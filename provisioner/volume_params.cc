@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <optional>
 
 #include "nfs/path.h"
@@ -132,12 +134,43 @@ Status SetReadOnly(std::string_view value, Draft& draft) {
   return {};
 }
 
+Status SetDefaultCapacity(std::string_view value, Draft& draft) {
+  Result<int64_t> bytes = ParseQuantity(value);
+  if (!bytes.ok()) return bytes.status();
+  draft.params.default_capacity = *bytes;
+  return {};
+}
+
+Status SetCapacity(std::string_view value, Draft& draft) {
+  Result<int64_t> bytes = ParseQuantity(value);
+  if (!bytes.ok()) return bytes.status();
+  draft.params.share_capacity = *bytes;
+  return {};
+}
+
+Status SetOvercommit(std::string_view value, Draft& draft) {
+  double ratio = 0;
+  const char* end = value.data() + value.size();
+  auto [stop, error] = std::from_chars(value.data(), end, ratio, std::chars_format::fixed);
+  if (error != std::errc() || stop != end || !(ratio >= 1.0) || ratio > 1000.0)
+    return InvalidArgument(nfs::QuoteForMessage(value) + " must be a decimal number from 1 to 1000, e.g. \"1.5\"");
+  draft.params.overcommit = ratio;
+  return {};
+}
+
+Status SetQuotaEnforcement(std::string_view value, Draft& draft) {
+  Result<QuotaEnforcement> enforcement = ParseQuotaEnforcement(value);
+  if (!enforcement.ok()) return enforcement.status();
+  draft.params.quota_enforcement = *enforcement;
+  return {};
+}
+
 struct Handler {
   std::string_view key;
   Status (*apply)(std::string_view value, Draft& draft);
 };
 
-constexpr std::array<Handler, 12> kHandlers = {{
+constexpr std::array<Handler, 16> kHandlers = {{
     {"server", SetServer},
     {"share", SetShare},
     {"port", SetPort},
@@ -150,6 +183,10 @@ constexpr std::array<Handler, 12> kHandlers = {{
     {"mountOptions", SetMountOptions},
     {"sharedRoot", SetSharedRoot},
     {"readOnly", SetReadOnly},
+    {"defaultCapacity", SetDefaultCapacity},
+    {"capacity", SetCapacity},
+    {"overcommit", SetOvercommit},
+    {"quotaEnforcement", SetQuotaEnforcement},
 }};
 
 bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
@@ -283,6 +320,57 @@ Status CheckMountOptionsText(std::string_view value) {
                            " contains a NUL byte or a line break, which are not allowed");
   }
   return {};
+}
+
+std::string_view QuotaEnforcementName(QuotaEnforcement enforcement) {
+  switch (enforcement) {
+    case QuotaEnforcement::kNone: return "none";
+    case QuotaEnforcement::kReport: return "report";
+    case QuotaEnforcement::kReadOnly: return "readonly";
+  }
+  return "report";
+}
+
+Result<QuotaEnforcement> ParseQuotaEnforcement(std::string_view value) {
+  for (QuotaEnforcement e : {QuotaEnforcement::kNone, QuotaEnforcement::kReport, QuotaEnforcement::kReadOnly})
+    if (value == QuotaEnforcementName(e)) return e;
+  return InvalidArgument(nfs::QuoteForMessage(value) + " is not supported; use none, report or readonly (lowercase)");
+}
+
+Result<int64_t> ParseQuantity(std::string_view value) {
+  const std::string_view digits = "0123456789";
+  std::size_t number_end = value.find_first_not_of(digits);
+  std::string_view whole = value.substr(0, number_end), fraction;
+  if (number_end != std::string_view::npos && value[number_end] == '.') {
+    std::size_t fraction_end = value.find_first_not_of(digits, number_end + 1);
+    fraction = value.substr(number_end + 1, fraction_end == std::string_view::npos ? std::string_view::npos
+                                                                                  : fraction_end - number_end - 1);
+    number_end = fraction_end;
+  }
+  std::string_view suffix = number_end == std::string_view::npos ? "" : value.substr(number_end);
+  struct Unit {
+    std::string_view suffix;
+    long double factor;
+  };
+  constexpr std::array<Unit, 13> kUnits = {{{"", 1.0L}, {"k", 1e3L}, {"M", 1e6L}, {"G", 1e9L}, {"T", 1e12L},
+                                            {"P", 1e15L}, {"E", 1e18L}, {"Ki", 0x1p10L}, {"Mi", 0x1p20L},
+                                            {"Gi", 0x1p30L}, {"Ti", 0x1p40L}, {"Pi", 0x1p50L}, {"Ei", 0x1p60L}}};
+  auto unit = std::find_if(kUnits.begin(), kUnits.end(), [&](const Unit& u) { return u.suffix == suffix; });
+  const std::string problem = nfs::QuoteForMessage(value) +
+                              " is not a quantity of bytes; use e.g. \"10Gi\", \"500Mi\", \"1.5T\" or \"1000000\"";
+  if ((whole.empty() && fraction.empty()) || unit == kUnits.end() || whole.size() > 19 || fraction.size() > 18)
+    return InvalidArgument(problem);
+  long double number = 0;
+  for (char c : whole) number = number * 10 + (c - '0');
+  long double scale = 0.1L;
+  for (char c : fraction) {
+    number += (c - '0') * scale;
+    scale /= 10;
+  }
+  long double bytes = std::ceil(number * unit->factor);
+  if (bytes > static_cast<long double>(std::numeric_limits<int64_t>::max()))
+    return InvalidArgument(nfs::QuoteForMessage(value) + " is more than 2^63-1 bytes");
+  return static_cast<int64_t>(bytes);
 }
 
 std::string_view OnDeleteName(OnDelete on_delete) {

@@ -1,7 +1,8 @@
 // StorageClass parameters: parsed, validated and rendered once, at CreateVolume.
 //
 // Keys (docs/storageclass.md): server, share, port, nfsVersion, subDir, mountPermissions, uid,
-// gid, onDelete, mountOptions, sharedRoot, readOnly. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
+// gid, onDelete, mountOptions, sharedRoot, readOnly, and for quotas (docs/quota.md)
+// defaultCapacity, capacity, overcommit, quotaEnforcement. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
 // from --extra-create-metadata, secret references) and are read or ignored, never rejected.
 // Any other key, a bad value, or a subDir that renders to an unsafe or empty path is
 // INVALID_ARGUMENT with a message naming the parameter. subDir templates may use
@@ -25,6 +26,11 @@ namespace nfsprov {
 enum class OnDelete { kDelete, kRetain, kArchive };
 std::string_view OnDeleteName(OnDelete on_delete);
 
+// What happens when a volume's measured usage exceeds its capacity (docs/quota.md).
+enum class QuotaEnforcement { kNone, kReport, kReadOnly };
+std::string_view QuotaEnforcementName(QuotaEnforcement enforcement);
+Result<QuotaEnforcement> ParseQuotaEnforcement(std::string_view value);  // none, report, readonly
+
 inline constexpr std::string_view kMetadataDir = ".nfsprov";
 
 struct VolumeParams {
@@ -32,6 +38,10 @@ struct VolumeParams {
   std::string path;                          // the volume's directory, relative to the share root
   std::string shared_root;                   // "" or the rendered sharedRoot; path lies in it
   bool read_only = false;                    // readOnly: reader-only access, mounted read-only
+  std::optional<int64_t> default_capacity;   // defaultCapacity: for a request without a size
+  std::optional<int64_t> share_capacity;     // capacity: what the share may provision in all
+  double overcommit = 1.0;                   // overcommit: share_capacity is multiplied by it
+  QuotaEnforcement quota_enforcement = QuotaEnforcement::kReport;
   std::optional<uint32_t> mount_permissions;  // octal mode for the new directory
   std::optional<uint32_t> uid;
   std::optional<uint32_t> gid;
@@ -52,6 +62,10 @@ Status ValidateVolumePath(std::string_view path);
 Result<int> ParsePort(std::string_view value);              // 1..65535, decimal
 Status CheckNfsVersion(std::string_view value);             // 3, 4, 4.0, 4.1 or 4.2
 Status CheckMountOptionsText(std::string_view value);       // ≤ 1 KiB, no NUL or line break
+// A Kubernetes quantity of bytes: an integer or decimal number with an optional suffix
+// Ki Mi Gi Ti Pi Ei (powers of 1024) or k M G T P E (powers of 1000); "10Gi", "1.5T", "500000".
+// At most 2^63-1 bytes; fractions of a byte round up.
+Result<int64_t> ParseQuantity(std::string_view value);
 
 // `volume_name` is the CSI name (the PV name under Kubernetes).
 Result<VolumeParams> ParseVolumeParams(const std::map<std::string, std::string>& parameters,

@@ -115,7 +115,8 @@ TEST(ParseVolumeParamsTest, EmptyValuesAreRejectedForEveryKey) {
 TEST(ParseVolumeParamsTest, UnknownKeyListsTheSupportedOnes) {
   EXPECT_EQ(MustReject(With({{"foo", "1"}})),
             "unknown StorageClass parameter \"foo\"; supported: server, share, port, nfsVersion, "
-            "subDir, mountPermissions, uid, gid, onDelete, mountOptions, sharedRoot, readOnly");
+            "subDir, mountPermissions, uid, gid, onDelete, mountOptions, sharedRoot, readOnly, "
+            "defaultCapacity, capacity, overcommit, quotaEnforcement");
   EXPECT_THAT(MustReject(With({{"", "1"}})), StartsWith("unknown StorageClass parameter \"\";"));
   EXPECT_THAT(MustReject(With({{"bad\nkey", "1"}})),
               StartsWith("unknown StorageClass parameter \"bad\\x0akey\";"));

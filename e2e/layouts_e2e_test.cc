@@ -1,0 +1,705 @@
+// End to end for shared roots (StorageClass `sharedRoot`, with `subDir` and `readOnly`): the real
+// controller and node binaries over their sockets, a real nfs-ganesha, FUSE mounts on two node
+// plugins that each have their own mount namespace (two machines). The share is inspected on the
+// export's local directory: reference counts in .nfsprov/roots, records, claims, the data.
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "csi/csi.grpc.pb.h"
+#include "e2e/driver_process.h"
+#include "provisioner/object_id.h"
+#include "tests/support/ganesha_server.h"
+
+namespace nfsprov::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using ::csi::v1::VolumeCapability;
+using Mode = VolumeCapability::AccessMode::Mode;
+using Params = std::map<std::string, std::string>;
+using Keys = std::set<std::string>;
+
+constexpr Mode kWriter = VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER;
+constexpr Mode kReader = VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
+
+#define ASSERT_GRPC_OK(call)                                                  \
+  do {                                                                        \
+    grpc::Status status_ = (call);                                            \
+    ASSERT_TRUE(status_.ok()) << #call << ": " << status_.error_message();    \
+  } while (0)
+#define EXPECT_GRPC_OK(call)                                                  \
+  do {                                                                        \
+    grpc::Status status_ = (call);                                            \
+    EXPECT_TRUE(status_.ok()) << #call << ": " << status_.error_message();    \
+  } while (0)
+
+// A volume's key: the last field of its ID.
+std::string KeyOf(const ::csi::v1::Volume& v) { return v.volume_id().substr(v.volume_id().rfind('|') + 1); }
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool WriteFile(const std::string& path, const std::string& data, int* error = nullptr,
+               int flags = O_TRUNC) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | flags, 0644);
+  if (fd < 0) {
+    if (error != nullptr) *error = errno;
+    return false;
+  }
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  if (error != nullptr) *error = ok ? 0 : errno;
+  return ::close(fd) == 0 && ok;
+}
+
+// Every path under `root`, relative and sorted, not descending into directories named in `skip`.
+std::string Listing(const std::string& root, const std::set<std::string>& skip = {}) {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    std::string rel = it->path().lexically_relative(root).string();
+    if (skip.count(rel) != 0) it.disable_recursion_pending();
+    paths.push_back(rel);
+  }
+  std::sort(paths.begin(), paths.end());
+  std::string out;
+  for (const std::string& p : paths) out += p + "\n";
+  return out;
+}
+
+// Names in a directory (none when it does not exist), without `suffix` where they end in it.
+Keys Entries(const std::string& dir, const std::string& suffix = "") {
+  Keys names;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (!suffix.empty() && name.ends_with(suffix)) name.resize(name.size() - suffix.size());
+    names.insert(name);
+  }
+  return names;
+}
+
+bool WaitFor(const std::function<bool()>& condition) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return condition();
+}
+
+// A FUSE node caches attributes for 1 s (docs/fusefs.md), so what another node wrote to a file
+// this node has read before shows up within that: wait until it does, then compare.
+std::string ReadWhenEqual(const std::string& path, const std::string& expected) {
+  std::string got;
+  WaitFor([&] { return (got = ReadAll(path)) == expected; });
+  return got;
+}
+
+class LayoutsE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::GaneshaServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    dir_ = fs::temp_directory_path() / ("nfsprov-layouts-e2e-" + std::to_string(getpid()) + "-" +
+                                         std::to_string(counter_++));
+    fs::create_directories(dir_);
+    auto controller = DriverProcess::Start({"controller", "--share", server_->Url(), "--reap-interval",
+                                            "1", "--nfs-timeout", "5"},
+                                           dir_ + "/controller.sock");
+    ASSERT_TRUE(controller.ok()) << controller.status().ToString();
+    controller_process_ = std::move(controller).value();
+    controller_ = ::csi::v1::Controller::NewStub(controller_process_->Channel());
+  }
+
+  void TearDown() override {
+    // Each node plugin has its own mount namespace: only it can take its FUSE mounts down.
+    for (const PodMount& m : mounts_) {
+      (void)Unpublish(m.node, m.volume_id, m.target);
+      (void)Unstage(m.node, m.volume_id, m.staging);
+    }
+    nodes_.clear();
+    controller_process_.reset();
+    unsetenv("NFSPROV_CRASH_AT");
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // Kills the controller and starts it again; with `crash_at`, armed to SIGKILL itself there.
+  void RestartController(const std::string& crash_at = "") {
+    if (crash_at.empty()) {
+      unsetenv("NFSPROV_CRASH_AT");
+    } else {
+      setenv("NFSPROV_CRASH_AT", crash_at.c_str(), 1);
+    }
+    Status restarted = controller_process_->Restart();
+    unsetenv("NFSPROV_CRASH_AT");
+    ASSERT_TRUE(restarted.ok()) << restarted.ToString();
+    // A fresh channel: the old one may sit in reconnect back-off after the crash.
+    controller_ = ::csi::v1::Controller::NewStub(controller_process_->Channel());
+  }
+
+  // A node plugin with the FUSE mounter in its own mount namespace.
+  void StartNode(const std::string& name) {
+    fs::create_directories(dir_ + "/" + name + "/state");
+    auto node = DriverProcess::Start({"node", "--node-id", name, "--mounter", "fuse", "--state-dir",
+                                      dir_ + "/" + name + "/state"},
+                                     dir_ + "/" + name + ".sock", /*own_mount_namespace=*/true);
+    ASSERT_TRUE(node.ok()) << node.status().ToString();
+    nodes_[name] = std::move(node).value();
+  }
+
+  Params BaseParams(const std::string& share = "/export") const {
+    return {{"server", "127.0.0.1"}, {"share", share}, {"port", std::to_string(server_->port())}};
+  }
+
+  // A class's parameters: the server's, share /export unless `params` names another.
+  ::csi::v1::CreateVolumeRequest CreateRequest(const std::string& name, const Params& params,
+                                               Mode mode = kWriter) const {
+    ::csi::v1::CreateVolumeRequest r;
+    r.set_name(name);
+    VolumeCapability* c = r.add_volume_capabilities();
+    c->mutable_mount();
+    c->mutable_access_mode()->set_mode(mode);
+    Params all = BaseParams();
+    for (const auto& [k, v] : params) all[k] = v;
+    for (const auto& [k, v] : all) (*r.mutable_parameters())[k] = v;
+    return r;
+  }
+
+  static void SetDeadline(grpc::ClientContext& ctx) {
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  }
+
+  grpc::Status Create(const std::string& name, const Params& params, ::csi::v1::Volume* out = nullptr,
+                      Mode mode = kWriter) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    ::csi::v1::CreateVolumeResponse response;
+    grpc::Status s = controller_->CreateVolume(&ctx, CreateRequest(name, params, mode), &response);
+    if (out != nullptr) *out = response.volume();
+    return s;
+  }
+
+  // A volume that must be created; the test fails (and carries on) otherwise.
+  ::csi::v1::Volume MustCreate(const std::string& name, const Params& params, Mode mode = kWriter) {
+    ::csi::v1::Volume v;
+    grpc::Status s = Create(name, params, &v, mode);
+    EXPECT_TRUE(s.ok()) << "CreateVolume " << name << ": " << s.error_message();
+    return v;
+  }
+
+  grpc::Status Delete(const std::string& id) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    ::csi::v1::DeleteVolumeRequest r;
+    r.set_volume_id(id);
+    ::csi::v1::DeleteVolumeResponse response;
+    return controller_->DeleteVolume(&ctx, r, &response);
+  }
+
+  static VolumeCapability Capability(Mode mode) {
+    VolumeCapability c;
+    c.mutable_mount();
+    c.mutable_access_mode()->set_mode(mode);
+    return c;
+  }
+
+  grpc::Status Unpublish(const std::string& node, const std::string& id, const std::string& target) {
+    ::csi::v1::NodeUnpublishVolumeRequest r;
+    r.set_volume_id(id);
+    r.set_target_path(target);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    ::csi::v1::NodeUnpublishVolumeResponse response;
+    return ::csi::v1::Node::NewStub(nodes_.at(node)->Channel())->NodeUnpublishVolume(&ctx, r, &response);
+  }
+
+  grpc::Status Unstage(const std::string& node, const std::string& id, const std::string& staging) {
+    ::csi::v1::NodeUnstageVolumeRequest r;
+    r.set_volume_id(id);
+    r.set_staging_target_path(staging);
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    ::csi::v1::NodeUnstageVolumeResponse response;
+    return ::csi::v1::Node::NewStub(nodes_.at(node)->Channel())->NodeUnstageVolume(&ctx, r, &response);
+  }
+
+  // Stages `v` on `node` and publishes it into a new pod directory, as kubelet does for a pod;
+  // returns the pod's view of the volume (through the node's root), "" when a call failed.
+  std::string MountInPod(const std::string& node, const ::csi::v1::Volume& v, bool readonly = false,
+                         Mode mode = kWriter) {
+    const std::string base = dir_ + "/" + node + "/" + std::to_string(mounts_made_++);
+    PodMount m{node, v.volume_id(), base + "-staging", base + "-pod"};
+    auto stub = ::csi::v1::Node::NewStub(nodes_.at(node)->Channel());
+    ::csi::v1::NodeStageVolumeRequest stage;
+    stage.set_volume_id(v.volume_id());
+    stage.set_staging_target_path(m.staging);
+    *stage.mutable_volume_capability() = Capability(mode);
+    *stage.mutable_volume_context() = v.volume_context();
+    grpc::ClientContext stage_ctx;
+    SetDeadline(stage_ctx);
+    ::csi::v1::NodeStageVolumeResponse staged;
+    grpc::Status s = stub->NodeStageVolume(&stage_ctx, stage, &staged);
+    EXPECT_TRUE(s.ok()) << "NodeStageVolume on " << node << ": " << s.error_message();
+    if (!s.ok()) return "";
+    mounts_.push_back(m);
+    ::csi::v1::NodePublishVolumeRequest publish;
+    publish.set_volume_id(v.volume_id());
+    publish.set_staging_target_path(m.staging);
+    publish.set_target_path(m.target);
+    publish.set_readonly(readonly);
+    *publish.mutable_volume_capability() = Capability(mode);
+    *publish.mutable_volume_context() = v.volume_context();
+    grpc::ClientContext publish_ctx;
+    SetDeadline(publish_ctx);
+    ::csi::v1::NodePublishVolumeResponse published;
+    s = stub->NodePublishVolume(&publish_ctx, publish, &published);
+    EXPECT_TRUE(s.ok()) << "NodePublishVolume on " << node << ": " << s.error_message();
+    if (!s.ok()) return "";
+    return "/proc/" + std::to_string(nodes_.at(node)->pid()) + "/root" + m.target;
+  }
+
+  // The pod is gone: unpublish and unstage what MountInPod returned `pod_path` for.
+  void UnmountPod(const std::string& pod_path) {
+    auto it = std::find_if(mounts_.begin(), mounts_.end(),
+                           [&](const PodMount& m) { return pod_path.ends_with(m.target); });
+    ASSERT_NE(it, mounts_.end()) << pod_path;
+    ASSERT_GRPC_OK(Unpublish(it->node, it->volume_id, it->target));
+    ASSERT_GRPC_OK(Unstage(it->node, it->volume_id, it->staging));
+    mounts_.erase(it);
+  }
+
+  void UnmountAll() {
+    while (!mounts_.empty()) {
+      const PodMount m = mounts_.back();
+      mounts_.pop_back();
+      EXPECT_GRPC_OK(Unpublish(m.node, m.volume_id, m.target));
+      EXPECT_GRPC_OK(Unstage(m.node, m.volume_id, m.staging));
+    }
+  }
+
+  std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
+  // The volumes referencing shared root `root` of the /export share (their keys).
+  Keys Refs(const std::string& root) const { return Entries(Local(".nfsprov/roots/" + KeyForName(root))); }
+  // The keys of the volume records of the /export share.
+  Keys Records() const { return Entries(Local(".nfsprov/volumes"), ".json"); }
+  std::string ClaimOf(const std::string& path) const {
+    std::error_code ec;
+    return fs::read_symlink(Local(".nfsprov/claims/" + KeyForName(path)), ec).string();
+  }
+
+  struct PodMount {
+    std::string node, volume_id, staging, target;
+  };
+
+  static inline int counter_ = 0;
+  std::unique_ptr<testing::GaneshaServer> server_;
+  std::string dir_;
+  std::unique_ptr<DriverProcess> controller_process_;
+  std::unique_ptr<::csi::v1::Controller::Stub> controller_;
+  std::map<std::string, std::unique_ptr<DriverProcess>> nodes_;
+  std::vector<PodMount> mounts_;
+  int mounts_made_ = 0;
+};
+
+// Situation 1: an API with two replicas on one shared root, a plugin directory inside it that an
+// installer writes and the API reads read-only, and an ordinary per-PVC volume beside them.
+TEST_F(LayoutsE2E, HaApiWithSharedRootAndReadOnlyPlugins) {
+  const Params api_class = {{"sharedRoot", "api"}};
+  const Params plugin_class = {{"sharedRoot", "api"}, {"subDir", "plugins"}, {"readOnly", "true"}};
+  const Params installer_class = {{"sharedRoot", "api"}, {"subDir", "plugins"}};
+  ::csi::v1::Volume api0 = MustCreate("pvc-api-0", api_class);
+  ::csi::v1::Volume api1 = MustCreate("pvc-api-1", api_class);
+  ::csi::v1::Volume plugins = MustCreate("pvc-plugins", plugin_class, kReader);
+  ::csi::v1::Volume installer = MustCreate("pvc-installer", installer_class);
+  ::csi::v1::Volume own = MustCreate("pvc-own", {});
+
+  // A read-only class refuses a writer access mode, and says why.
+  grpc::Status refused = Create("pvc-plugins-rw", plugin_class, nullptr, kWriter);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("readOnly"), std::string::npos) << refused.error_message();
+  EXPECT_EQ(Records().count(KeyForName("pvc-plugins-rw")), 0u);
+
+  // Four volumes, four IDs, one root with four references; the per-PVC volume is apart.
+  EXPECT_EQ(KeyOf(api0), KeyForName("pvc-api-0"));
+  EXPECT_EQ((std::set<std::string>{api0.volume_id(), api1.volume_id(), plugins.volume_id(),
+                                   installer.volume_id()}).size(), 4u);
+  EXPECT_EQ(api0.volume_context().at("subDir"), "api");
+  EXPECT_EQ(api1.volume_context().at("subDir"), "api");
+  EXPECT_EQ(plugins.volume_context().at("subDir"), "api/plugins");
+  EXPECT_EQ(plugins.volume_context().at("readOnly"), "true");
+  EXPECT_EQ(installer.volume_context().at("subDir"), "api/plugins");
+  EXPECT_EQ(installer.volume_context().count("readOnly"), 0u);
+  EXPECT_EQ(own.volume_context().at("subDir"), "pvc-own");
+  EXPECT_EQ(Refs("api"), (Keys{KeyForName("pvc-api-0"), KeyForName("pvc-api-1"), KeyForName("pvc-plugins"),
+                              KeyForName("pvc-installer")}));
+  EXPECT_EQ(ClaimOf("api"), "shared-root");
+  EXPECT_EQ(fs::status(Local("api")).permissions(), fs::perms::all) << "default mode 0777";
+  EXPECT_TRUE(fs::is_directory(Local("api/plugins")));
+
+  StartNode("node-1");
+  StartNode("node-2");
+  const std::string api_on_1 = MountInPod("node-1", api0);
+  const std::string api_on_2 = MountInPod("node-2", api1);
+  // Asked read-write with a writer mode: only the volume context makes it read-only.
+  const std::string plugins_on_1 = MountInPod("node-1", plugins, /*readonly=*/false, kWriter);
+  const std::string installer_on_2 = MountInPod("node-2", installer);
+  const std::string own_on_1 = MountInPod("node-1", own);
+  ASSERT_FALSE(HasFailure());
+
+  ASSERT_TRUE(WriteFile(api_on_1 + "/sessions.json", "{\"from\": \"replica 0\"}"));
+  EXPECT_EQ(ReadAll(api_on_2 + "/sessions.json"), "{\"from\": \"replica 0\"}");
+
+  ASSERT_TRUE(WriteFile(installer_on_2 + "/p.so", "plugin v1"));
+  EXPECT_EQ(ReadAll(plugins_on_1 + "/p.so"), "plugin v1");
+  EXPECT_EQ(ReadAll(api_on_1 + "/plugins/p.so"), "plugin v1");
+  EXPECT_EQ(ReadAll(Local("api/plugins/p.so")), "plugin v1");
+
+  int error = 0;
+  EXPECT_FALSE(WriteFile(plugins_on_1 + "/p.so", "tampered", &error));
+  EXPECT_EQ(error, EROFS);
+  EXPECT_FALSE(WriteFile(plugins_on_1 + "/new.so", "x", &error));
+  EXPECT_EQ(error, EROFS);
+  EXPECT_EQ(ReadAll(Local("api/plugins/p.so")), "plugin v1");
+
+  EXPECT_TRUE(WriteFile(own_on_1 + "/mine", "per-PVC data"));
+  EXPECT_EQ(Entries(own_on_1), Keys{"mine"}) << "the per-PVC volume sees none of the root's files";
+  EXPECT_EQ(Entries(api_on_2), (Keys{"sessions.json", "plugins"}));
+
+  // Deleting every volume of the root keeps its data (shared roots default to retain) and drops
+  // its references and claim.
+  UnmountAll();
+  for (const auto* v : {&api0, &api1, &plugins, &installer}) {
+    EXPECT_GRPC_OK(Delete(v->volume_id()));
+  }
+  EXPECT_EQ(ReadAll(Local("api/sessions.json")), "{\"from\": \"replica 0\"}");
+  EXPECT_EQ(ReadAll(Local("api/plugins/p.so")), "plugin v1");
+  EXPECT_FALSE(fs::exists(Local(".nfsprov/roots/" + KeyForName("api"))));
+  EXPECT_EQ(ClaimOf("api"), "");
+  EXPECT_EQ(Records(), Keys{KeyForName("pvc-own")});
+}
+
+// Situation 2: two replicas keep one cache file up to date on one shared root from two nodes,
+// and one of them restarts.
+TEST_F(LayoutsE2E, SharedCacheFileUpdatedFromTwoNodesSurvivesPodRestart) {
+  const Params cache_class = {{"sharedRoot", "cache"}};
+  ::csi::v1::Volume v0 = MustCreate("pvc-cache-0", cache_class);
+  ::csi::v1::Volume v1 = MustCreate("pvc-cache-1", cache_class);
+  StartNode("node-1");
+  StartNode("node-2");
+  std::string on_1 = MountInPod("node-1", v0);
+  std::string on_2 = MountInPod("node-2", v1);
+  ASSERT_FALSE(HasFailure());
+
+  std::string expected;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string* pod : {&on_1, &on_2}) {
+      ASSERT_EQ(ReadWhenEqual(*pod + "/cache.txt", expected), expected) << "round " << round;
+      const std::string line = (pod == &on_1 ? "node-1" : "node-2") + std::string(" round ") +
+                               std::to_string(round) + "\n";
+      ASSERT_TRUE(WriteFile(*pod + "/cache.txt", line, nullptr, O_APPEND));
+      expected += line;
+    }
+  }
+  EXPECT_EQ(ReadAll(Local("cache/cache.txt")), expected);
+  EXPECT_EQ(std::count(expected.begin(), expected.end(), '\n'), 6);
+
+  UnmountPod(on_2);
+  on_2 = MountInPod("node-2", v1);
+  EXPECT_EQ(ReadAll(on_2 + "/cache.txt"), expected);
+  EXPECT_EQ(ReadWhenEqual(on_1 + "/cache.txt", expected), expected);
+  EXPECT_EQ(Refs("cache"), (Keys{KeyForName("pvc-cache-0"), KeyForName("pvc-cache-1")}));
+}
+
+// Situation 3: one server, two classes: per-PVC volumes on the export, and a scratch area that is
+// a share of its own below it. Each volume lands in its share and is handled by its onDelete.
+TEST_F(LayoutsE2E, ShareAndScratchAreaOnOneServer) {
+  fs::create_directories(Local("scratch"));
+  const Params durable_class = {{"onDelete", "archive"}};
+  Params scratch_class = BaseParams("/export/scratch");
+  scratch_class["onDelete"] = "delete";
+  ::csi::v1::Volume x = MustCreate("pvc-x", durable_class);
+  ::csi::v1::Volume y = MustCreate("pvc-y", scratch_class);
+  EXPECT_EQ(x.volume_context().at("share"), "/export");
+  EXPECT_EQ(y.volume_context().at("share"), "/export/scratch");
+  EXPECT_NE(y.volume_id().find("|/export/scratch|"), std::string::npos) << y.volume_id();
+  EXPECT_TRUE(fs::is_directory(Local("pvc-x")));
+  EXPECT_TRUE(fs::is_directory(Local("scratch/pvc-y")));
+  EXPECT_FALSE(fs::exists(Local("pvc-y")));
+  EXPECT_FALSE(fs::exists(Local("scratch/pvc-x")));
+  EXPECT_EQ(Records(), Keys{KeyForName("pvc-x")});
+  EXPECT_EQ(Entries(Local("scratch/.nfsprov/volumes"), ".json"), Keys{KeyForName("pvc-y")});
+
+  StartNode("node-1");
+  const std::string x_pod = MountInPod("node-1", x);
+  const std::string y_pod = MountInPod("node-1", y);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(WriteFile(x_pod + "/report", "keep me"));
+  ASSERT_TRUE(WriteFile(y_pod + "/tmp", "throw me away"));
+  EXPECT_EQ(ReadAll(Local("pvc-x/report")), "keep me");
+  EXPECT_EQ(ReadAll(Local("scratch/pvc-y/tmp")), "throw me away");
+  EXPECT_EQ(Entries(x_pod), Keys{"report"});
+  UnmountAll();
+
+  ASSERT_GRPC_OK(Delete(x.volume_id()));
+  ASSERT_GRPC_OK(Delete(y.volume_id()));
+  EXPECT_FALSE(fs::exists(Local("pvc-x")));
+  EXPECT_EQ(ReadAll(Local(".nfsprov/archive/pvc-x." + KeyForName("pvc-x") + "/report")), "keep me");
+  EXPECT_FALSE(fs::exists(Local("scratch/pvc-y")));
+  EXPECT_TRUE(WaitFor([&] { return Entries(Local("scratch/.nfsprov/trash")).empty(); }))
+      << "the scratch share's reaper empties its trash";
+  EXPECT_TRUE(Records().empty());
+  EXPECT_TRUE(Entries(Local("scratch/.nfsprov/volumes")).empty());
+}
+
+// Three volumes on one root with onDelete=delete, deleted in each of the six orders: while one
+// reference is left the root and its data stay; the last deletion moves the root to the trash.
+TEST_F(LayoutsE2E, DeletionInEveryOrderNeverLosesReferencedData) {
+  std::vector<int> order = {0, 1, 2};
+  int permutation = 0;
+  do {
+    SCOPED_TRACE("order " + std::to_string(order[0]) + std::to_string(order[1]) + std::to_string(order[2]));
+    const std::string root = "perm-" + std::to_string(permutation++);
+    const Params root_class = {{"sharedRoot", root}, {"onDelete", "delete"}};
+    std::vector<std::string> ids;
+    Keys alive;
+    for (int i = 0; i < 3; ++i) {
+      const std::string name = root + "-v" + std::to_string(i);
+      ids.push_back(MustCreate(name, root_class).volume_id());
+      alive.insert(KeyForName(name));
+    }
+    ASSERT_TRUE(WriteFile(Local(root + "/marker"), "still here"));
+    ASSERT_EQ(Refs(root), alive);
+    for (int step = 0; step < 3; ++step) {
+      const int i = order[step];
+      ASSERT_GRPC_OK(Delete(ids[i]));
+      alive.erase(KeyForName(root + "-v" + std::to_string(i)));
+      if (step < 2) {
+        EXPECT_EQ(ReadAll(Local(root + "/marker")), "still here") << "after deleting v" << i;
+        EXPECT_EQ(Refs(root), alive);
+        EXPECT_EQ(ClaimOf(root), "shared-root");
+      } else {
+        EXPECT_FALSE(fs::exists(Local(root))) << "the last deletion moves the root away";
+        EXPECT_FALSE(fs::exists(Local(".nfsprov/roots/" + KeyForName(root))));
+        EXPECT_FALSE(fs::exists(Local(".nfsprov/roots/" + KeyForName(root) + ".teardown")));
+        EXPECT_EQ(ClaimOf(root), "");
+      }
+    }
+    EXPECT_TRUE(Records().empty());
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(permutation, 6);
+  EXPECT_TRUE(WaitFor([&] { return Entries(Local(".nfsprov/trash")).empty(); }))
+      << "the reaper removes the deleted roots";
+  EXPECT_TRUE(Entries(Local(".nfsprov/archive")).empty());
+}
+
+// The controller SIGKILLs itself at each step of a shared-root create or delete; after a normal
+// restart the same call succeeds and the references are exactly the existing volumes.
+TEST_F(LayoutsE2E, CrashAtEveryStepThenRetryKeepsReferencesExact) {
+  int run = 0;
+  // A fresh root with `volumes` volumes created normally (onDelete=delete) and, when it has any,
+  // a marker file in it.
+  auto fresh_root = [&](int volumes, std::vector<::csi::v1::Volume>* made) {
+    const std::string root = "crash-" + std::to_string(run++);
+    for (int i = 0; i < volumes; ++i)
+      made->push_back(MustCreate(root + "-v" + std::to_string(i), {{"sharedRoot", root}, {"onDelete", "delete"}}));
+    if (volumes > 0) {
+      EXPECT_TRUE(WriteFile(Local(root + "/marker"), "root data"));
+    }
+    return root;
+  };
+  auto keys_of = [](const std::vector<::csi::v1::Volume>& volumes) {
+    Keys keys;
+    for (const auto& v : volumes) keys.insert(KeyOf(v));
+    return keys;
+  };
+
+  // Creates: recorded and referenced on a root that already has a volume and data, and on a new
+  // one; claimed happens only on a new root.
+  for (const std::string point : {"create-shared:recorded", "create-shared:referenced", "create-shared:claimed"}) {
+    for (int existing : {0, 1}) {
+      if (point == "create-shared:claimed" && existing == 1) continue;
+      SCOPED_TRACE(point + (existing ? " (second volume)" : " (first volume)"));
+      std::vector<::csi::v1::Volume> volumes;
+      const std::string root = fresh_root(existing, &volumes);
+      const std::string name = root + "-new";
+      const Params root_class = {{"sharedRoot", root}, {"onDelete", "delete"}};
+      RestartController(point);
+      grpc::Status crashed = Create(name, root_class);
+      EXPECT_EQ(crashed.error_code(), grpc::StatusCode::UNAVAILABLE) << crashed.error_message();
+      EXPECT_EQ(Records().count(KeyForName(name)), 1u) << "every crash point follows the record";
+      RestartController();
+      ::csi::v1::Volume v;
+      ASSERT_GRPC_OK(Create(name, root_class, &v));
+      EXPECT_EQ(v.volume_context().at("subDir"), root);
+      volumes.push_back(v);
+      EXPECT_EQ(Refs(root), keys_of(volumes));
+      EXPECT_EQ(ClaimOf(root), "shared-root");
+      EXPECT_TRUE(fs::is_directory(Local(root)));
+      if (existing == 1) {
+        EXPECT_EQ(ReadAll(Local(root + "/marker")), "root data");
+      }
+      EXPECT_EQ(Records(), keys_of(volumes));
+      for (const auto& each : volumes) EXPECT_GRPC_OK(Delete(each.volume_id()));
+      EXPECT_FALSE(fs::exists(Local(root)));
+    }
+  }
+
+  // Deletes that leave a reference: the root and its data stay.
+  for (const std::string point : {"delete-shared:unreferenced", "delete-shared:marked"}) {
+    SCOPED_TRACE(point + " (not the last reference)");
+    std::vector<::csi::v1::Volume> volumes;
+    const std::string root = fresh_root(2, &volumes);
+    RestartController(point);
+    grpc::Status crashed = Delete(volumes[0].volume_id());
+    EXPECT_EQ(crashed.error_code(), grpc::StatusCode::UNAVAILABLE) << crashed.error_message();
+    EXPECT_EQ(Refs(root).count(KeyOf(volumes[0])), 0u) << "the reference goes first";
+    EXPECT_EQ(Records().count(KeyOf(volumes[0])), 1u) << "the record goes last";
+    RestartController();
+    ASSERT_GRPC_OK(Delete(volumes[0].volume_id()));
+    volumes.erase(volumes.begin());
+    EXPECT_EQ(Refs(root), keys_of(volumes));
+    EXPECT_EQ(Records(), keys_of(volumes));
+    EXPECT_EQ(ReadAll(Local(root + "/marker")), "root data");
+    EXPECT_EQ(ClaimOf(root), "shared-root");
+    EXPECT_FALSE(fs::exists(Local(".nfsprov/roots/" + KeyForName(root) + ".teardown")));
+    ASSERT_GRPC_OK(Delete(volumes[0].volume_id()));
+    EXPECT_FALSE(fs::exists(Local(root)));
+  }
+
+  // The last reference: the root goes, and afterwards the same root starts afresh.
+  for (const std::string point : {"delete-shared:unreferenced", "delete-shared:marked", "delete-shared:last",
+                                  "delete-shared:applied"}) {
+    SCOPED_TRACE(point + " (the last reference)");
+    std::vector<::csi::v1::Volume> volumes;
+    const std::string root = fresh_root(1, &volumes);
+    RestartController(point);
+    grpc::Status crashed = Delete(volumes[0].volume_id());
+    EXPECT_EQ(crashed.error_code(), grpc::StatusCode::UNAVAILABLE) << crashed.error_message();
+    EXPECT_EQ(Refs(root).count(KeyOf(volumes[0])), 0u) << "the reference goes first";
+    EXPECT_EQ(Records().count(KeyOf(volumes[0])), 1u) << "the record goes last";
+    RestartController();
+    ASSERT_GRPC_OK(Delete(volumes[0].volume_id()));
+    EXPECT_FALSE(fs::exists(Local(root)));
+    EXPECT_TRUE(Refs(root).empty());
+    EXPECT_TRUE(Records().empty());
+    EXPECT_EQ(ClaimOf(root), "");
+    EXPECT_FALSE(fs::exists(Local(".nfsprov/roots/" + KeyForName(root) + ".teardown")));
+    ::csi::v1::Volume again = MustCreate(root + "-again", {{"sharedRoot", root}});
+    EXPECT_TRUE(fs::is_directory(Local(root)));
+    EXPECT_TRUE(fs::is_empty(Local(root))) << "a new root, not the deleted one";
+    EXPECT_EQ(Refs(root), Keys{KeyForName(root + "-again")});
+    EXPECT_GRPC_OK(Delete(again.volume_id()));
+  }
+  EXPECT_TRUE(WaitFor([&] { return Entries(Local(".nfsprov/trash")).empty(); }));
+}
+
+// Situation 4: the cluster and every driver record are lost; the data on the shared root is not,
+// and a new cluster finds it through a new volume of the same class, or through a static volume.
+TEST_F(LayoutsE2E, SharedRootSurvivesLossOfTheWholeCluster) {
+  const Params state_class = {{"sharedRoot", "state"}};
+  StartNode("node-1");
+  ::csi::v1::Volume before = MustCreate("pvc-state-old-cluster", state_class);
+  const std::string pod = MountInPod("node-1", before);
+  ASSERT_FALSE(HasFailure());
+  ASSERT_TRUE(WriteFile(pod + "/db", "the state of the world"));
+  UnmountPod(pod);
+  ASSERT_GRPC_OK(Delete(before.volume_id()));
+  EXPECT_EQ(ReadAll(Local("state/db")), "the state of the world") << "retain is the shared default";
+
+  // The cluster is gone: its sidecars (the controller's clients) first, then the controller.
+  controller_.reset();
+  ASSERT_TRUE(controller_process_->Stop().ok());
+  fs::remove_all(Local(".nfsprov"));
+  RestartController();
+  ::csi::v1::Volume after = MustCreate("pvc-state-new-cluster", state_class);
+  EXPECT_EQ(after.volume_context().at("subDir"), "state");
+  EXPECT_EQ(Refs("state"), Keys{KeyForName("pvc-state-new-cluster")});
+  EXPECT_EQ(Records(), Keys{KeyForName("pvc-state-new-cluster")});
+  StartNode("node-2");
+  const std::string new_pod = MountInPod("node-2", after);
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(ReadAll(new_pod + "/db"), "the state of the world");
+
+  // A static volume needs no controller at all.
+  controller_.reset();
+  ASSERT_TRUE(controller_process_->Stop().ok());
+  ::csi::v1::Volume manual;
+  manual.set_volume_id("state-by-hand");
+  (*manual.mutable_volume_context())["server"] = "127.0.0.1";
+  (*manual.mutable_volume_context())["share"] = "/export";
+  (*manual.mutable_volume_context())["subDir"] = "state";
+  (*manual.mutable_volume_context())["port"] = std::to_string(server_->port());
+  const std::string static_pod = MountInPod("node-1", manual);
+  ASSERT_FALSE(HasFailure());
+  EXPECT_EQ(ReadAll(static_pod + "/db"), "the state of the world");
+}
+
+// Bad paths are INVALID_ARGUMENT and nesting is FAILED_PRECONDITION; neither touches the export,
+// the records, the claims or the references.
+TEST_F(LayoutsE2E, BadPathsAndNestingAreRefusedAndTouchNothing) {
+  MustCreate("pvc-apps", {{"subDir", "apps"}});
+  MustCreate("pvc-d1", {{"subDir", "data/d1"}});
+  MustCreate("pvc-shared", {{"sharedRoot", "shared"}});
+  ASSERT_TRUE(WriteFile(Local("apps/app-data"), "exclusive"));
+  ASSERT_FALSE(HasFailure());
+  const std::string data = Listing(server_->export_dir(), {".nfsprov"});
+  const std::string metadata = Listing(Local(".nfsprov"), {"trash"});
+  ASSERT_NE(data.find("data/d1\n"), std::string::npos) << data;
+  ASSERT_NE(metadata.find("roots/" + KeyForName("shared") + "/" + KeyForName("pvc-shared")), std::string::npos)
+      << metadata;
+
+  struct Case {
+    std::string name;
+    Params params;
+    grpc::StatusCode code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"pvc-up", {{"sharedRoot", "../x"}}, grpc::StatusCode::INVALID_ARGUMENT, "sharedRoot"},
+      {"pvc-abs", {{"sharedRoot", "/abs"}}, grpc::StatusCode::INVALID_ARGUMENT, "sharedRoot"},
+      {"pvc-meta", {{"sharedRoot", ".nfsprov"}}, grpc::StatusCode::INVALID_ARGUMENT, "sharedRoot"},
+      {"pvc-sub-up", {{"sharedRoot", "ok"}, {"subDir", "../../x"}}, grpc::StatusCode::INVALID_ARGUMENT, "subDir"},
+      {"pvc-in-apps", {{"sharedRoot", "apps/x"}}, grpc::StatusCode::FAILED_PRECONDITION, "nest"},
+      {"pvc-is-apps", {{"sharedRoot", "apps"}}, grpc::StatusCode::FAILED_PRECONDITION, "exclusive"},
+      {"pvc-in-shared", {{"subDir", "shared/x"}}, grpc::StatusCode::FAILED_PRECONDITION, "nest"},
+      {"pvc-over-d1", {{"sharedRoot", "data"}}, grpc::StatusCode::FAILED_PRECONDITION, "nest"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    for (int attempt = 0; attempt < 2; ++attempt) {  // a retry is refused the same way
+      grpc::Status s = Create(c.name, c.params);
+      EXPECT_EQ(s.error_code(), c.code) << s.error_message();
+      EXPECT_NE(s.error_message().find(c.says), std::string::npos) << s.error_message();
+      EXPECT_EQ(Listing(server_->export_dir(), {".nfsprov"}), data);
+      EXPECT_EQ(Listing(Local(".nfsprov"), {"trash"}), metadata);
+    }
+  }
+  EXPECT_EQ(Records(), (Keys{KeyForName("pvc-apps"), KeyForName("pvc-d1"), KeyForName("pvc-shared")}));
+  EXPECT_EQ(ReadAll(Local("apps/app-data")), "exclusive");
+}
+
+}  // namespace
+}  // namespace nfsprov::e2e
