@@ -164,9 +164,10 @@ void CountNfsRequests(const testing::GaneshaServer& server) {
   // The first call connects and makes the share's .nfsprov layout: not what a call costs.
   const Volume warm_up = Must(controller.CreateVolume({"rpc-count-warm-up", {}, parameters, {}, ""}));
   ShareHandle handle = Must(controller.shares().Get(share));
-  // The reaper's rounds (woken by DeleteVolume) use the same client and would be counted.
-  // The driver's own reaper empties this trash later.
+  // The reaper's rounds (woken by DeleteVolume) and the usage scans use the same client and
+  // would be counted. The driver's own reaper empties this trash later.
   handle.reaper->Stop();
+  handle.usage->Stop();
   nfs::Client& client = *handle.client;
 
   const uint64_t before = client.RequestCount();

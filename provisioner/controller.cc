@@ -10,6 +10,7 @@
 #include "nfs/path.h"
 #include "nfs/tree.h"
 #include "provisioner/object_id.h"
+#include "provisioner/quota.h"
 
 namespace nfsprov {
 namespace {
@@ -297,7 +298,7 @@ Result<int64_t> ResolveCapacity(const CapacityRange& range) {
 }
 
 Controller::Controller(ControllerOptions options)
-    : shares_(options.client, options.reap_interval) {
+    : shares_(options.client, options.reap_interval, options.usage) {
   for (const auto& share : options.shares) shares_.Add(share);
 }
 
@@ -342,6 +343,9 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   (*ledger)->Restore(key, made.ok() ? std::optional<CapacityLedger::Entry>(
                                           {made->record.capacity_bytes, made->record.shared_root})
                                     : previous);
+  // A copy holds data at once; an empty directory (even a shared root, adopted or not) is
+  // measured within the scan interval.
+  if (made.ok()) share->usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
   return made;
 }
 
@@ -561,6 +565,7 @@ Status Controller::DeleteShared(ShareHandle& share, const VolumeRecord& record) 
   NFSPROV_RETURN_IF_ERROR(store.DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(record.key));
   share.ledger->Remove(record.key);
+  share.usage->Forget(record.key);
   if (trashed) share.reaper->Wake();
   return Status();
 }
@@ -662,6 +667,7 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
   share->ledger->Remove(record.key);
+  share->usage->Forget(record.key);
   // Only now: a reaper round started earlier would compete with this call's own requests.
   if (*trashed) share->reaper->Wake();
   return Status();
@@ -697,6 +703,7 @@ Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const Cap
     Status written = share->store->PutVolume(record);
     if (!written.ok()) (*ledger)->Restore(record.key, previous);
     NFSPROV_RETURN_IF_ERROR(written);
+    share->usage->Track(record, true);  // the new quota reaches the usage record (and the nodes) soon
   }
   return record.capacity_bytes;
 }
@@ -754,6 +761,12 @@ Result<std::pair<Volume, VolumeCondition>> Controller::GetVolume(const std::stri
                              : "cannot check the volume directory: " + attr.status().message()};
     } else if (attr->type != nfs::FileType::kDirectory) {
       condition = {true, "/" + record.path + " is no longer a directory"};
+    } else {
+      Result<std::optional<UsageRecord>> usage = share->store->GetUsage(record.key);
+      if (!usage.ok()) return usage.status();
+      if (usage->has_value()) {
+        if (std::optional<std::string> over = OverQuota(**usage)) condition = {true, *over};
+      }
     }
   }
   return std::make_pair(ToVolume(share->share, volume_id, record), condition);

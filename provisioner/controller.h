@@ -99,6 +99,7 @@ struct Page {
 struct ControllerOptions {
   nfs::ClientOptions client;
   std::chrono::milliseconds reap_interval{std::chrono::seconds(30)};
+  UsageScanOptions usage;
   std::vector<ShareRef> shares;  // shares to list and reap even before a call names them
 };
 

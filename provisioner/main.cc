@@ -49,6 +49,8 @@ struct CommonFlags {
 struct ControllerFlags {
   std::vector<std::string> shares;
   int reap_interval_s = 30;
+  double usage_interval_s = 60;
+  int usage_concurrency = 2;
   int nfs_timeout_s = 30;
 };
 
@@ -133,6 +135,8 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
   ControllerOptions options;
   options.client.call_timeout = std::chrono::seconds(flags.nfs_timeout_s);
   options.reap_interval = std::chrono::seconds(flags.reap_interval_s);
+  options.usage.interval = std::chrono::milliseconds(static_cast<int64_t>(flags.usage_interval_s * 1000));
+  options.usage.concurrency = flags.usage_concurrency;
   for (const std::string& text : flags.shares) {
     Result<ShareRef> share = ShareFromUrl(text);
     if (!share.ok()) return Fail(share.status());
@@ -216,6 +220,14 @@ int Main(int argc, char** argv) {
                          "it (repeatable), e.g. nfs://nfs.example.com/export?version=4");
   controller->add_option("--reap-interval", controller_flags.reap_interval_s,
                          "seconds between trash sweeps")->capture_default_str();
+  controller->add_option("--usage-interval", controller_flags.usage_interval_s,
+                         "seconds between two usage scans of a volume (docs/quota.md)")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  controller->add_option("--usage-concurrency", controller_flags.usage_concurrency,
+                         "volumes scanned at the same time, per share")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
   controller->add_option("--nfs-timeout", controller_flags.nfs_timeout_s,
                          "seconds one NFS call may take, reconnects included")->capture_default_str();
 

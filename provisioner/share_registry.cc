@@ -4,7 +4,10 @@ namespace nfsprov {
 
 ShareRegistry::~ShareRegistry() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& [key, handle] : connected_) handle.reaper->Stop();
+  for (auto& [key, handle] : connected_) {
+    handle.reaper->Stop();
+    handle.usage->Stop();
+  }
 }
 
 void ShareRegistry::Add(const ShareRef& share) {
@@ -34,6 +37,8 @@ Result<ShareHandle> ShareRegistry::Get(const ShareRef& share) {
   NFSPROV_RETURN_IF_ERROR(handle.store->EnsureLayout());
   handle.reaper = std::make_shared<Reaper>(handle.client, reap_interval_);
   handle.reaper->Start();
+  handle.usage = std::make_shared<UsageScanner>(handle.client, handle.store, usage_options_);
+  handle.usage->Start();
   // Only a share that answered becomes known: a bad ID must not break every later listing.
   std::lock_guard<std::mutex> lock(mu_);
   known_.emplace(key, share);

@@ -1,4 +1,5 @@
-// ShareRegistry: one NFS client, metadata store and trash reaper per share, created on first use.
+// ShareRegistry: one NFS client, metadata store, trash reaper and usage scanner per share, created
+// on first use.
 //
 // Shares are identified by ShareRef::Key(). Connecting happens outside the registry's lock, so a
 // slow or unreachable server never blocks calls to other shares; an unreachable server gives
@@ -21,6 +22,7 @@
 #include "provisioner/metadata_store.h"
 #include "provisioner/reaper.h"
 #include "provisioner/share.h"
+#include "provisioner/usage_scanner.h"
 
 namespace nfsprov {
 
@@ -33,12 +35,14 @@ struct ShareHandle {
   // shared, shared-root creates and deletes hold it exclusively (docs/layouts.md).
   std::shared_ptr<std::shared_mutex> layout_lock;
   std::shared_ptr<CapacityLedger> ledger;  // admission (docs/quota.md); loaded on first need
+  std::shared_ptr<UsageScanner> usage;
 };
 
 class ShareRegistry {
  public:
-  ShareRegistry(nfs::ClientOptions client_options, std::chrono::milliseconds reap_interval)
-      : client_options_(client_options), reap_interval_(reap_interval) {}
+  ShareRegistry(nfs::ClientOptions client_options, std::chrono::milliseconds reap_interval,
+                UsageScanOptions usage_options)
+      : client_options_(client_options), reap_interval_(reap_interval), usage_options_(usage_options) {}
   ~ShareRegistry();
 
   // Remembers a share (no connection yet).
@@ -51,6 +55,7 @@ class ShareRegistry {
  private:
   nfs::ClientOptions client_options_;
   std::chrono::milliseconds reap_interval_;
+  UsageScanOptions usage_options_;
   KeyedMutex connecting_;
   std::mutex mu_;
   std::map<std::string, ShareRef> known_;

@@ -65,13 +65,15 @@ class ControllerResumeTest : public ::testing::Test {
     ASSERT_TRUE(owner.ok() && *owner == KeyForName(owner_name));
   }
 
-  // The share's client with its reaper stopped (it shares the client), after a first create has
-  // connected it and made .nfsprov: its RequestCount() then counts only the calls made.
+  // The share's client with its reaper and usage scanner stopped (they share the client), after a
+  // first create has connected it and made .nfsprov: its RequestCount() then counts only the
+  // calls made.
   nfs::Client& QuietClient() {
     EXPECT_TRUE(controller_->CreateVolume(Args("pv-warm-up")).ok());
     auto share = controller_->shares().Get(share_);
     EXPECT_TRUE(share.ok());
     share->reaper->Stop();
+    share->usage->Stop();
     return *share->client;
   }
 

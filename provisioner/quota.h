@@ -1,0 +1,15 @@
+// Quota verdicts shared by the controller (ControllerGetVolume) and the node plugin
+// (NodeGetVolumeStats, read-only enforcement): one rule, one message (docs/quota.md).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "provisioner/metadata_store.h"
+
+namespace nfsprov {
+
+// "over quota: used 1.5 GiB of 1 GiB" when the measured usage exceeds a quota (quota 0: none).
+std::optional<std::string> OverQuota(const UsageRecord& usage);
+
+}  // namespace nfsprov

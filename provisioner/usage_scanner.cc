@@ -1,0 +1,218 @@
+#include "provisioner/usage_scanner.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "nfs/path.h"
+#include "nfs/tree.h"
+
+namespace nfsprov {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+UsageScanner::UsageScanner(std::shared_ptr<nfs::Client> client, std::shared_ptr<MetadataStore> store,
+                           UsageScanOptions options)
+    : client_(std::move(client)), store_(std::move(store)), options_(options) {}
+
+UsageScanner::~UsageScanner() { Stop(); }
+
+void UsageScanner::Start() {
+  std::lock_guard lock(mu_);
+  if (stopping_ || !workers_.empty()) return;
+  for (int i = 0; i < std::max(1, options_.concurrency); ++i) workers_.emplace_back([this] { Work(); });
+}
+
+void UsageScanner::Stop() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    workers.swap(workers_);
+  }
+  cv_.notify_all();
+  for (std::thread& worker : workers) worker.join();
+}
+
+const std::string& UsageScanner::DirectoryOf(const VolumeRecord& volume) {
+  return volume.layout == "shared" ? volume.shared_root : volume.path;
+}
+
+int64_t UsageScanner::LargestCapacity(const std::vector<VolumeRecord>& volumes) {
+  int64_t largest = 0;
+  for (const VolumeRecord& v : volumes) largest = std::max(largest, v.capacity_bytes);
+  return largest;
+}
+
+void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
+  {
+    std::lock_guard lock(mu_);
+    auto [it, added] = directories_.try_emplace(DirectoryOf(volume));
+    Directory& dir = it->second;
+    std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == volume.key; });
+    dir.volumes.push_back(volume);
+    dir.quota_bytes = LargestCapacity(dir.volumes);
+    if (scan_now) {
+      dir.due = {};
+    } else if (added) {
+      dir.due = Clock::now() + options_.interval;
+    }
+  }
+  cv_.notify_all();
+}
+
+void UsageScanner::Forget(const std::string& key) {
+  std::lock_guard lock(mu_);
+  for (auto it = directories_.begin(); it != directories_.end(); ++it) {
+    Directory& dir = it->second;
+    if (std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == key; }) == 0) continue;
+    dir.quota_bytes = LargestCapacity(dir.volumes);
+    if (dir.volumes.empty() && !dir.busy) directories_.erase(it);
+    return;
+  }
+}
+
+uint64_t UsageScanner::scans() const {
+  std::lock_guard lock(mu_);
+  return scans_;
+}
+
+void UsageScanner::Work() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const Clock::time_point now = Clock::now();
+    if (!listing_ && listing_due_ <= now) {
+      listing_ = true;
+      lock.unlock();
+      RefreshListing();
+      lock.lock();
+      listing_ = false;
+      continue;
+    }
+    // The stalest due directory nobody is scanning.
+    auto next = directories_.end();
+    Clock::time_point wake = listing_due_;
+    for (auto it = directories_.begin(); it != directories_.end(); ++it) {
+      if (it->second.busy) continue;
+      if (it->second.due > now) {
+        wake = std::min(wake, it->second.due);
+      } else if (next == directories_.end() || it->second.due < next->second.due) {
+        next = it;
+      }
+    }
+    if (next == directories_.end()) {
+      cv_.wait_until(lock, listing_ ? now + options_.interval : wake);
+      continue;
+    }
+    next->second.busy = true;
+    const std::string path = next->first;
+    Directory snapshot = next->second;
+    lock.unlock();
+    Scan(path, std::move(snapshot));
+    lock.lock();
+  }
+}
+
+// Groups the ready volumes by the directory that holds their data; directories keep their due
+// time across listings, new ones are due now, vanished ones are dropped.
+void UsageScanner::RefreshListing() {
+  std::map<std::string, Directory> listed;
+  Status status;
+  Result<std::vector<std::string>> keys = store_->ListVolumeKeys();
+  if (!keys.ok()) status = keys.status();
+  for (std::size_t i = 0; status.ok() && i < keys->size(); ++i) {
+    Result<std::optional<VolumeRecord>> record = store_->GetVolume((*keys)[i]);
+    if (!record.ok()) {
+      status = record.status();
+    } else if (record->has_value() && (**record).state == VolumeState::kReady) {
+      const VolumeRecord& r = **record;
+      Directory& dir = listed[DirectoryOf(r)];
+      dir.volumes.push_back(r);
+      dir.quota_bytes = std::max(dir.quota_bytes, r.capacity_bytes);
+    }
+  }
+  if (status.ok()) status = DropOrphanUsage(*keys);
+  std::lock_guard lock(mu_);
+  listing_due_ = Clock::now() + (status.ok() ? options_.interval : options_.retry_after);
+  if (!status.ok()) {
+    if (listing_error_ != status.ToString()) {
+      listing_error_ = status.ToString();
+      spdlog::warn("usage: cannot list the volumes on {}, will retry: {}", client_->url().Display(),
+                   listing_error_);
+    }
+    return;
+  }
+  listing_error_.clear();
+  for (auto& [path, dir] : listed) {
+    if (auto old = directories_.find(path); old != directories_.end()) {
+      dir.due = old->second.due;
+      dir.busy = old->second.busy;
+      dir.last_error = old->second.last_error;
+    }
+  }
+  directories_ = std::move(listed);
+  cv_.notify_all();
+}
+
+// A scan that ends after its volume was deleted writes a record nobody removes: remove it here.
+Status UsageScanner::DropOrphanUsage(const std::vector<std::string>& volume_keys) {
+  Result<std::vector<std::string>> usage_keys = store_->ListUsageKeys();
+  if (!usage_keys.ok()) return usage_keys.status();
+  for (const std::string& key : *usage_keys) {
+    if (!std::binary_search(volume_keys.begin(), volume_keys.end(), key))
+      NFSPROV_RETURN_IF_ERROR(store_->DeleteUsage(key));
+  }
+  return Status();
+}
+
+void UsageScanner::Scan(const std::string& path, Directory snapshot) {
+  const Clock::time_point start = Clock::now();
+  Result<nfs::TreeStats> stats = nfs::ScanTree(*client_, MetadataStore::VolumeDir(path),
+                                               nfs::TreeOptions{options_.max_in_flight});
+  const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  Status written = stats.status();
+  if (stats.ok()) {
+    for (const VolumeRecord& volume : snapshot.volumes) {
+      UsageRecord usage{volume.name, volume.key, path, snapshot.quota_bytes,
+                        static_cast<int64_t>(stats->used_bytes), static_cast<int64_t>(stats->inodes()),
+                        NowUnixMs(), ms};
+      written = store_->PutUsage(usage);
+      if (!written.ok()) break;
+    }
+  }
+  std::lock_guard lock(mu_);
+  auto it = directories_.find(path);
+  if (written.ok()) ++scans_;
+  if (it == directories_.end()) return;  // its volumes went away meanwhile
+  Directory& dir = it->second;
+  dir.busy = false;
+  if (dir.volumes.empty()) {
+    directories_.erase(it);
+    return;
+  }
+  if (written.ok()) {
+    dir.due = Clock::now() + options_.interval;
+    dir.last_error.clear();
+    spdlog::debug("usage: {} on {}: {} bytes, {} inodes in {} ms", nfs::QuoteForMessage(path),
+                  client_->url().Display(), stats->used_bytes, stats->inodes(), ms);
+  } else {
+    dir.due = Clock::now() + options_.retry_after;
+    if (dir.last_error != written.ToString()) {
+      dir.last_error = written.ToString();
+      spdlog::warn("usage: cannot measure {} on {} (after {} ms), will retry: {}", nfs::QuoteForMessage(path),
+                   client_->url().Display(), ms, dir.last_error);
+    }
+  }
+  cv_.notify_all();
+}
+
+}  // namespace nfsprov

@@ -1,0 +1,91 @@
+// UsageScanner: measures how much every volume of one share holds, in the background, and writes
+// the result on the share as a UsageRecord per volume (docs/quota.md).
+//
+// What is measured is a directory: a volume's own, or a shared root (once, for all its volumes;
+// its quota is the largest capacity among them). Each directory is scanned with the pipelined
+// tree engine (nfs::ScanTree: space allocated on the server, and inodes) once per `interval`.
+// `concurrency` workers scan at the same time, each picking the directory whose last scan is the
+// oldest among those due, so a huge tree holds one worker while the small ones keep being
+// scanned by the others. The list of volumes is read from the records once per interval; the
+// controller's own creates, expansions and deletes update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per distinct error, and
+// the directory is due again after `retry_after`; nothing else is affected.
+//
+// Threading: all methods may be called from any thread. Stop() (also run by the destructor)
+// lets running scans finish and joins the workers; a stopped scanner does not start again.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "nfs/client.h"
+#include "provisioner/metadata_store.h"
+
+namespace nfsprov {
+
+struct UsageScanOptions {
+  std::chrono::milliseconds interval{std::chrono::seconds(60)};
+  std::chrono::milliseconds retry_after{std::chrono::seconds(5)};
+  int concurrency = 2;
+  int max_in_flight = 32;  // per scan: concurrent scans share the connection fairly
+};
+
+class UsageScanner {
+ public:
+  UsageScanner(std::shared_ptr<nfs::Client> client, std::shared_ptr<MetadataStore> store,
+               UsageScanOptions options);
+  ~UsageScanner();
+
+  UsageScanner(const UsageScanner&) = delete;
+  UsageScanner& operator=(const UsageScanner&) = delete;
+
+  void Start();  // no-op when running or stopped
+  void Stop();
+  // Adds or updates a ready volume (after a create or an expansion). With `scan_now` its
+  // directory is scanned as soon as a worker is free (a copied volume, a new quota); otherwise
+  // within one interval (a new empty volume holds nothing yet).
+  void Track(const VolumeRecord& volume, bool scan_now);
+  void Forget(const std::string& key);  // after a delete
+
+  // Directory scans completed since Start() (tests and logs).
+  uint64_t scans() const;
+
+ private:
+  struct Directory {
+    std::vector<VolumeRecord> volumes;
+    int64_t quota_bytes = 0;
+    std::chrono::steady_clock::time_point due{};  // epoch: due now
+    bool busy = false;
+    std::string last_error;
+  };
+
+  void Work();
+  static const std::string& DirectoryOf(const VolumeRecord& volume);
+  static int64_t LargestCapacity(const std::vector<VolumeRecord>& volumes);
+  void RefreshListing();  // called with mu_ NOT held
+  void Scan(const std::string& path, Directory snapshot);
+  Status DropOrphanUsage(const std::vector<std::string>& volume_keys);  // keys sorted
+
+  const std::shared_ptr<nfs::Client> client_;
+  const std::shared_ptr<MetadataStore> store_;
+  const UsageScanOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool listing_ = false;  // a worker is reading the records
+  std::chrono::steady_clock::time_point listing_due_{};  // epoch: list now
+  std::string listing_error_;
+  std::map<std::string, Directory> directories_;  // by path
+  std::vector<std::thread> workers_;
+  uint64_t scans_ = 0;
+};
+
+}  // namespace nfsprov
