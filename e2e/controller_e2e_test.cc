@@ -3,8 +3,8 @@
 // restarts of the controller and of the NFS server, the CSI error codes, and hostile input.
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -13,11 +13,9 @@
 
 #include <gtest/gtest.h>
 
-#include "csi/csi.grpc.pb.h"
-#include "e2e/driver_process.h"
+#include "e2e/cluster.h"
 #include "nfs/client.h"
 #include "nfs/tree.h"
-#include "tests/support/ganesha_server.h"
 #include "tests/support/local_tree.h"
 
 namespace nfsprov::e2e {
@@ -25,82 +23,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::csi::v1::VolumeCapability;
-using Params = std::map<std::string, std::string>;
 
-std::string TreeListing(const std::string& root) {
-  std::vector<std::string> paths;
-  for (auto& e : fs::recursive_directory_iterator(root)) paths.push_back(e.path().string());
-  std::sort(paths.begin(), paths.end());
-  std::string out;
-  for (auto& p : paths) out += p + "\n";
-  return out;
-}
-
-class ControllerE2E : public ::testing::Test {
+class ControllerE2E : public ClusterTest {
  protected:
-  void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    dir_ = fs::temp_directory_path() / ("nfsprov-e2e-" + std::to_string(getpid()) + "-" +
-                                         std::to_string(counter_++));
-    fs::create_directories(dir_);
-    StartDriver();
-  }
-
-  void TearDown() override {
-    driver_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  void StartDriver() {
-    auto driver = DriverProcess::Start({"controller", "--share", server_->Url(), "--reap-interval",
-                                        "1", "--nfs-timeout", "5"},
-                                       dir_ + "/csi.sock");
-    ASSERT_TRUE(driver.ok()) << driver.status().ToString();
-    driver_ = std::move(driver).value();
-    controller_ = ::csi::v1::Controller::NewStub(driver_->Channel());
-    identity_ = ::csi::v1::Identity::NewStub(driver_->Channel());
-  }
-
-  Params BaseParams() const {
-    return {{"server", "127.0.0.1"}, {"share", "/export"}, {"port", std::to_string(server_->port())}};
-  }
-
-  static VolumeCapability Mount(VolumeCapability::AccessMode::Mode mode =
-                                    VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER) {
-    VolumeCapability c;
-    c.mutable_mount();
-    c.mutable_access_mode()->set_mode(mode);
-    return c;
-  }
-
-  ::csi::v1::CreateVolumeRequest CreateRequest(const std::string& name, Params params = {}) const {
-    ::csi::v1::CreateVolumeRequest r;
-    r.set_name(name);
-    *r.add_volume_capabilities() = Mount();
-    Params all = BaseParams();
-    for (auto& [k, v] : params) all[k] = v;
-    for (auto& [k, v] : all) (*r.mutable_parameters())[k] = v;
-    return r;
-  }
-
-  grpc::Status Create(const ::csi::v1::CreateVolumeRequest& r, ::csi::v1::Volume* out = nullptr) {
-    grpc::ClientContext ctx;
-    ::csi::v1::CreateVolumeResponse response;
-    grpc::Status s = controller_->CreateVolume(&ctx, r, &response);
-    if (out != nullptr) *out = response.volume();
-    return s;
-  }
-
-  grpc::Status Delete(const std::string& id) {
-    grpc::ClientContext ctx;
-    ::csi::v1::DeleteVolumeRequest r;
-    r.set_volume_id(id);
-    ::csi::v1::DeleteVolumeResponse response;
-    return controller_->DeleteVolume(&ctx, r, &response);
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartCluster({"--reap-interval", "1"})); }
 
   grpc::Status Snap(const std::string& name, const std::string& source, ::csi::v1::Snapshot* out) {
     grpc::ClientContext ctx;
@@ -113,41 +39,24 @@ class ControllerE2E : public ::testing::Test {
     return s;
   }
 
-  std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
-
   // A well-formed ID on this test's share that names nothing.
   std::string UnknownId(char kind) const {
     return std::string("nfsprov1|") + kind + "|4|" + std::to_string(server_->port()) +
            "|127.0.0.1|/export|" + std::string(26, 'a');
   }
-
-  static bool WaitFor(const std::function<bool()>& condition, std::chrono::seconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (condition()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return condition();
-  }
-
-  static inline int counter_ = 0;
-  std::unique_ptr<testing::GaneshaServer> server_;
-  std::string dir_;
-  std::unique_ptr<DriverProcess> driver_;
-  std::unique_ptr<::csi::v1::Controller::Stub> controller_;
-  std::unique_ptr<::csi::v1::Identity::Stub> identity_;
 };
 
 TEST_F(ControllerE2E, IdentityAndCapabilities) {
+  auto identity = ::csi::v1::Identity::NewStub(controller_process_->Channel());
   grpc::ClientContext c1;
   ::csi::v1::GetPluginInfoResponse info;
-  ASSERT_TRUE(identity_->GetPluginInfo(&c1, {}, &info).ok());
+  ASSERT_TRUE(identity->GetPluginInfo(&c1, {}, &info).ok());
   EXPECT_EQ(info.name(), "nfsprov.csi.dev");
   EXPECT_FALSE(info.vendor_version().empty());
 
   grpc::ClientContext c2;
   ::csi::v1::GetPluginCapabilitiesResponse plugin;
-  ASSERT_TRUE(identity_->GetPluginCapabilities(&c2, {}, &plugin).ok());
+  ASSERT_TRUE(identity->GetPluginCapabilities(&c2, {}, &plugin).ok());
   bool controller_service = false, online_expansion = false;
   for (auto& c : plugin.capabilities()) {
     controller_service |= c.service().type() == ::csi::v1::PluginCapability::Service::CONTROLLER_SERVICE;
@@ -261,12 +170,12 @@ TEST_F(ControllerE2E, CsiErrorCodesForBadRequests) {
   bad_source.mutable_volume_content_source()->mutable_snapshot()->set_snapshot_id(UnknownId('s'));
   EXPECT_EQ(Create(bad_source).error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(Delete("").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(TreeListing(server_->export_dir()).find("pvc-e"), std::string::npos);
+  EXPECT_EQ(Listing(server_->export_dir()).find("pvc-e"), std::string::npos);
 }
 
 TEST_F(ControllerE2E, HostileNamesIdsAndTemplatesLeaveTheServerUnchanged) {
   ASSERT_TRUE(Create(CreateRequest("pvc-ok")).ok());
-  std::string before = TreeListing(server_->export_dir());
+  std::string before = Listing(server_->export_dir());
   for (const std::string& name : {std::string(".."), std::string("a/b"), std::string("x\0y", 3),
                                   std::string(4096, 'n')}) {
     grpc::Status s = Create(CreateRequest(name));
@@ -289,7 +198,7 @@ TEST_F(ControllerE2E, HostileNamesIdsAndTemplatesLeaveTheServerUnchanged) {
     grpc::Status s = Delete(id);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << id.substr(0, 60) << ": " << s.error_message();
   }
-  EXPECT_EQ(TreeListing(server_->export_dir()), before);
+  EXPECT_EQ(Listing(server_->export_dir()), before);
 }
 
 TEST_F(ControllerE2E, DeleteIsImmediateIdempotentAndReaped) {
@@ -306,7 +215,7 @@ TEST_F(ControllerE2E, DeleteIsImmediateIdempotentAndReaped) {
   EXPECT_FALSE(fs::exists(Local("apps/pvc-del")));
   EXPECT_FALSE(fs::exists(Local("apps"))) << "empty template parent left behind";
   EXPECT_TRUE(fs::exists(Local("sibling")));
-  EXPECT_TRUE(WaitFor([&] { return fs::is_empty(Local(".nfsprov/trash")); }, std::chrono::seconds(20)))
+  EXPECT_TRUE(WaitFor([&] { return fs::is_empty(Local(".nfsprov/trash")); }))
       << "reaper did not empty the trash";
   EXPECT_TRUE(Delete(v.volume_id()).ok()) << "second delete";
   EXPECT_TRUE(Delete(UnknownId('v')).ok()) << "unknown volume";
@@ -379,7 +288,7 @@ TEST_F(ControllerE2E, ExpandGetAndValidate) {
     grpc::ClientContext ctx;
     ::csi::v1::ValidateVolumeCapabilitiesRequest r;
     r.set_volume_id(v.volume_id());
-    *r.add_volume_capabilities() = Mount();
+    *r.add_volume_capabilities() = Capability();
     ::csi::v1::ValidateVolumeCapabilitiesResponse response;
     ASSERT_TRUE(controller_->ValidateVolumeCapabilities(&ctx, r, &response).ok());
     EXPECT_TRUE(response.has_confirmed());
@@ -388,7 +297,7 @@ TEST_F(ControllerE2E, ExpandGetAndValidate) {
     grpc::ClientContext ctx;
     ::csi::v1::ValidateVolumeCapabilitiesRequest r;
     r.set_volume_id(UnknownId('v'));
-    *r.add_volume_capabilities() = Mount();
+    *r.add_volume_capabilities() = Capability();
     ::csi::v1::ValidateVolumeCapabilitiesResponse response;
     EXPECT_EQ(controller_->ValidateVolumeCapabilities(&ctx, r, &response).error_code(), grpc::StatusCode::NOT_FOUND);
   }
@@ -412,7 +321,7 @@ TEST_F(ControllerE2E, ReadOnlyClassAcceptsAndConfirmsOnlyReaderModes) {
     grpc::ClientContext ctx;
     ::csi::v1::ValidateVolumeCapabilitiesRequest r;
     r.set_volume_id(v.volume_id());
-    *r.add_volume_capabilities() = Mount();
+    *r.add_volume_capabilities() = Capability();
     r.mutable_volume_capabilities(0)->mutable_access_mode()->set_mode(mode);
     ::csi::v1::ValidateVolumeCapabilitiesResponse response;
     EXPECT_TRUE(controller_->ValidateVolumeCapabilities(&ctx, r, &response).ok());
@@ -450,9 +359,7 @@ TEST_F(ControllerE2E, SnapshotsAndClonesAreIndependentCopies) {
   ::csi::v1::Volume restored;
   ASSERT_TRUE(Create(from_snapshot, &restored).ok());
   EXPECT_EQ(restored.content_source().snapshot().snapshot_id(), snap.snapshot_id());
-  std::ifstream r1(Local("pvc-restored/a.txt"));
-  std::string content((std::istreambuf_iterator<char>(r1)), {});
-  EXPECT_EQ(content, "version one");
+  EXPECT_EQ(ReadAll(Local("pvc-restored/a.txt")), "version one");
   EXPECT_EQ(fs::read_symlink(Local("pvc-restored/sub/link")), "../a.txt");
 
   auto from_volume = CreateRequest("pvc-clone");
@@ -460,9 +367,7 @@ TEST_F(ControllerE2E, SnapshotsAndClonesAreIndependentCopies) {
   ::csi::v1::Volume clone;
   ASSERT_TRUE(Create(from_volume, &clone).ok());
   std::ofstream(Local("pvc-clone/a.txt")) << "changed in the clone";
-  std::ifstream r2(Local("pvc-src/a.txt"));
-  std::string source_content((std::istreambuf_iterator<char>(r2)), {});
-  EXPECT_EQ(source_content, "version two") << "clone is not independent";
+  EXPECT_EQ(ReadAll(Local("pvc-src/a.txt")), "version two") << "clone is not independent";
 
   {
     grpc::ClientContext ctx;
@@ -499,8 +404,7 @@ TEST_F(ControllerE2E, ListVolumesPaginatesAndSurvivesRestart) {
     ASSERT_TRUE(Create(CreateRequest("pvc-l" + std::to_string(i)), &v).ok());
     created.insert(v.volume_id());
   }
-  ASSERT_TRUE(driver_->Kill().ok());  // a crash, not a graceful stop
-  StartDriver();
+  RestartController();  // SIGKILL (a crash, not a graceful stop), then start again
   std::set<std::string> listed;
   std::string token;
   int pages = 0;
@@ -588,7 +492,7 @@ TEST_F(ControllerE2E, NfsServerRestartDuringCalls) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   ASSERT_TRUE(server_->Restart().ok());
   creator.join();
-  EXPECT_GT(ok.load(), 30) << "calls did not ride through a server restart\n" << driver_->Log();
+  EXPECT_GT(ok.load(), 30) << "calls did not ride through a server restart\n" << controller_process_->Log();
   for (int i = 0; i < 40; ++i) {
     grpc::Status s = Create(CreateRequest("pvc-r" + std::to_string(i)));
     EXPECT_TRUE(s.ok()) << i << ": " << s.error_message();
@@ -596,8 +500,8 @@ TEST_F(ControllerE2E, NfsServerRestartDuringCalls) {
 }
 
 TEST_F(ControllerE2E, GracefulStopRemovesTheSocket) {
-  ASSERT_TRUE(driver_->Stop().ok()) << driver_->Log();
-  EXPECT_FALSE(fs::exists(dir_ + "/csi.sock"));
+  ASSERT_TRUE(controller_process_->Stop().ok()) << controller_process_->Log();
+  EXPECT_FALSE(fs::exists(controller_process_->socket_path()));
 }
 
 }  // namespace

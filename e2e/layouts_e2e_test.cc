@@ -3,89 +3,28 @@
 // plugins that each have their own mount namespace (two machines). The share is inspected on the
 // export's local directory: reference counts in .nfsprov/roots, records, claims, the data.
 #include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
-#include <map>
 #include <set>
-#include <sstream>
-#include <thread>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "csi/csi.grpc.pb.h"
-#include "e2e/driver_process.h"
+#include "e2e/cluster.h"
 #include "provisioner/object_id.h"
-#include "tests/support/ganesha_server.h"
 
 namespace nfsprov::e2e {
 namespace {
 
 namespace fs = std::filesystem;
-using ::csi::v1::VolumeCapability;
-using Mode = VolumeCapability::AccessMode::Mode;
-using Params = std::map<std::string, std::string>;
 using Keys = std::set<std::string>;
-
-constexpr Mode kWriter = VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER;
-constexpr Mode kReader = VolumeCapability::AccessMode::MULTI_NODE_READER_ONLY;
-
-#define ASSERT_GRPC_OK(call)                                                  \
-  do {                                                                        \
-    grpc::Status status_ = (call);                                            \
-    ASSERT_TRUE(status_.ok()) << #call << ": " << status_.error_message();    \
-  } while (0)
-#define EXPECT_GRPC_OK(call)                                                  \
-  do {                                                                        \
-    grpc::Status status_ = (call);                                            \
-    EXPECT_TRUE(status_.ok()) << #call << ": " << status_.error_message();    \
-  } while (0)
 
 // A volume's key: the last field of its ID.
 std::string KeyOf(const ::csi::v1::Volume& v) { return v.volume_id().substr(v.volume_id().rfind('|') + 1); }
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-bool WriteFile(const std::string& path, const std::string& data, int* error = nullptr,
-               int flags = O_TRUNC) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | flags, 0644);
-  if (fd < 0) {
-    if (error != nullptr) *error = errno;
-    return false;
-  }
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  if (error != nullptr) *error = ok ? 0 : errno;
-  return ::close(fd) == 0 && ok;
-}
-
-// Every path under `root`, relative and sorted, not descending into directories named in `skip`.
-std::string Listing(const std::string& root, const std::set<std::string>& skip = {}) {
-  std::vector<std::string> paths;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    std::string rel = it->path().lexically_relative(root).string();
-    if (skip.count(rel) != 0) it.disable_recursion_pending();
-    paths.push_back(rel);
-  }
-  std::sort(paths.begin(), paths.end());
-  std::string out;
-  for (const std::string& p : paths) out += p + "\n";
-  return out;
-}
 
 // Names in a directory (none when it does not exist), without `suffix` where they end in it.
 Keys Entries(const std::string& dir, const std::string& suffix = "") {
@@ -99,15 +38,6 @@ Keys Entries(const std::string& dir, const std::string& suffix = "") {
   return names;
 }
 
-bool WaitFor(const std::function<bool()>& condition) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
 // A FUSE node caches attributes for 1 s (docs/fusefs.md), so what another node wrote to a file
 // this node has read before shows up within that: wait until it does, then compare.
 std::string ReadWhenEqual(const std::string& path, const std::string& expected) {
@@ -116,22 +46,9 @@ std::string ReadWhenEqual(const std::string& path, const std::string& expected) 
   return got;
 }
 
-class LayoutsE2E : public ::testing::Test {
+class LayoutsE2E : public ClusterTest {
  protected:
-  void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    dir_ = fs::temp_directory_path() / ("nfsprov-layouts-e2e-" + std::to_string(getpid()) + "-" +
-                                         std::to_string(counter_++));
-    fs::create_directories(dir_);
-    auto controller = DriverProcess::Start({"controller", "--share", server_->Url(), "--reap-interval",
-                                            "1", "--nfs-timeout", "5"},
-                                           dir_ + "/controller.sock");
-    ASSERT_TRUE(controller.ok()) << controller.status().ToString();
-    controller_process_ = std::move(controller).value();
-    controller_ = ::csi::v1::Controller::NewStub(controller_process_->Channel());
-  }
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartCluster({"--reap-interval", "1"})); }
 
   void TearDown() override {
     // Each node plugin has its own mount namespace: only it can take its FUSE mounts down.
@@ -139,111 +56,7 @@ class LayoutsE2E : public ::testing::Test {
       (void)Unpublish(m.node, m.volume_id, m.target);
       (void)Unstage(m.node, m.volume_id, m.staging);
     }
-    nodes_.clear();
-    controller_process_.reset();
-    unsetenv("NFSPROV_CRASH_AT");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  // Kills the controller and starts it again; with `crash_at`, armed to SIGKILL itself there.
-  void RestartController(const std::string& crash_at = "") {
-    if (crash_at.empty()) {
-      unsetenv("NFSPROV_CRASH_AT");
-    } else {
-      setenv("NFSPROV_CRASH_AT", crash_at.c_str(), 1);
-    }
-    Status restarted = controller_process_->Restart();
-    unsetenv("NFSPROV_CRASH_AT");
-    ASSERT_TRUE(restarted.ok()) << restarted.ToString();
-    // A fresh channel: the old one may sit in reconnect back-off after the crash.
-    controller_ = ::csi::v1::Controller::NewStub(controller_process_->Channel());
-  }
-
-  // A node plugin with the FUSE mounter in its own mount namespace.
-  void StartNode(const std::string& name) {
-    fs::create_directories(dir_ + "/" + name + "/state");
-    auto node = DriverProcess::Start({"node", "--node-id", name, "--mounter", "fuse", "--state-dir",
-                                      dir_ + "/" + name + "/state"},
-                                     dir_ + "/" + name + ".sock", /*own_mount_namespace=*/true);
-    ASSERT_TRUE(node.ok()) << node.status().ToString();
-    nodes_[name] = std::move(node).value();
-  }
-
-  Params BaseParams(const std::string& share = "/export") const {
-    return {{"server", "127.0.0.1"}, {"share", share}, {"port", std::to_string(server_->port())}};
-  }
-
-  // A class's parameters: the server's, share /export unless `params` names another.
-  ::csi::v1::CreateVolumeRequest CreateRequest(const std::string& name, const Params& params,
-                                               Mode mode = kWriter) const {
-    ::csi::v1::CreateVolumeRequest r;
-    r.set_name(name);
-    VolumeCapability* c = r.add_volume_capabilities();
-    c->mutable_mount();
-    c->mutable_access_mode()->set_mode(mode);
-    Params all = BaseParams();
-    for (const auto& [k, v] : params) all[k] = v;
-    for (const auto& [k, v] : all) (*r.mutable_parameters())[k] = v;
-    return r;
-  }
-
-  static void SetDeadline(grpc::ClientContext& ctx) {
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  }
-
-  grpc::Status Create(const std::string& name, const Params& params, ::csi::v1::Volume* out = nullptr,
-                      Mode mode = kWriter) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx);
-    ::csi::v1::CreateVolumeResponse response;
-    grpc::Status s = controller_->CreateVolume(&ctx, CreateRequest(name, params, mode), &response);
-    if (out != nullptr) *out = response.volume();
-    return s;
-  }
-
-  // A volume that must be created; the test fails (and carries on) otherwise.
-  ::csi::v1::Volume MustCreate(const std::string& name, const Params& params, Mode mode = kWriter) {
-    ::csi::v1::Volume v;
-    grpc::Status s = Create(name, params, &v, mode);
-    EXPECT_TRUE(s.ok()) << "CreateVolume " << name << ": " << s.error_message();
-    return v;
-  }
-
-  grpc::Status Delete(const std::string& id) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx);
-    ::csi::v1::DeleteVolumeRequest r;
-    r.set_volume_id(id);
-    ::csi::v1::DeleteVolumeResponse response;
-    return controller_->DeleteVolume(&ctx, r, &response);
-  }
-
-  static VolumeCapability Capability(Mode mode) {
-    VolumeCapability c;
-    c.mutable_mount();
-    c.mutable_access_mode()->set_mode(mode);
-    return c;
-  }
-
-  grpc::Status Unpublish(const std::string& node, const std::string& id, const std::string& target) {
-    ::csi::v1::NodeUnpublishVolumeRequest r;
-    r.set_volume_id(id);
-    r.set_target_path(target);
-    grpc::ClientContext ctx;
-    SetDeadline(ctx);
-    ::csi::v1::NodeUnpublishVolumeResponse response;
-    return ::csi::v1::Node::NewStub(nodes_.at(node)->Channel())->NodeUnpublishVolume(&ctx, r, &response);
-  }
-
-  grpc::Status Unstage(const std::string& node, const std::string& id, const std::string& staging) {
-    ::csi::v1::NodeUnstageVolumeRequest r;
-    r.set_volume_id(id);
-    r.set_staging_target_path(staging);
-    grpc::ClientContext ctx;
-    SetDeadline(ctx);
-    ::csi::v1::NodeUnstageVolumeResponse response;
-    return ::csi::v1::Node::NewStub(nodes_.at(node)->Channel())->NodeUnstageVolume(&ctx, r, &response);
+    ClusterTest::TearDown();
   }
 
   // Stages `v` on `node` and publishes it into a new pod directory, as kubelet does for a pod;
@@ -252,30 +65,11 @@ class LayoutsE2E : public ::testing::Test {
                          Mode mode = kWriter) {
     const std::string base = dir_ + "/" + node + "/" + std::to_string(mounts_made_++);
     PodMount m{node, v.volume_id(), base + "-staging", base + "-pod"};
-    auto stub = ::csi::v1::Node::NewStub(nodes_.at(node)->Channel());
-    ::csi::v1::NodeStageVolumeRequest stage;
-    stage.set_volume_id(v.volume_id());
-    stage.set_staging_target_path(m.staging);
-    *stage.mutable_volume_capability() = Capability(mode);
-    *stage.mutable_volume_context() = v.volume_context();
-    grpc::ClientContext stage_ctx;
-    SetDeadline(stage_ctx);
-    ::csi::v1::NodeStageVolumeResponse staged;
-    grpc::Status s = stub->NodeStageVolume(&stage_ctx, stage, &staged);
+    grpc::Status s = Stage(node, v, m.staging, mode);
     EXPECT_TRUE(s.ok()) << "NodeStageVolume on " << node << ": " << s.error_message();
     if (!s.ok()) return "";
     mounts_.push_back(m);
-    ::csi::v1::NodePublishVolumeRequest publish;
-    publish.set_volume_id(v.volume_id());
-    publish.set_staging_target_path(m.staging);
-    publish.set_target_path(m.target);
-    publish.set_readonly(readonly);
-    *publish.mutable_volume_capability() = Capability(mode);
-    *publish.mutable_volume_context() = v.volume_context();
-    grpc::ClientContext publish_ctx;
-    SetDeadline(publish_ctx);
-    ::csi::v1::NodePublishVolumeResponse published;
-    s = stub->NodePublishVolume(&publish_ctx, publish, &published);
+    s = Publish(node, v, m.staging, m.target, readonly, mode);
     EXPECT_TRUE(s.ok()) << "NodePublishVolume on " << node << ": " << s.error_message();
     if (!s.ok()) return "";
     return "/proc/" + std::to_string(nodes_.at(node)->pid()) + "/root" + m.target;
@@ -300,7 +94,6 @@ class LayoutsE2E : public ::testing::Test {
     }
   }
 
-  std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
   // The volumes referencing shared root `root` of the /export share (their keys).
   Keys Refs(const std::string& root) const { return Entries(Local(".nfsprov/roots/" + KeyForName(root))); }
   // The keys of the volume records of the /export share.
@@ -314,12 +107,6 @@ class LayoutsE2E : public ::testing::Test {
     std::string node, volume_id, staging, target;
   };
 
-  static inline int counter_ = 0;
-  std::unique_ptr<testing::GaneshaServer> server_;
-  std::string dir_;
-  std::unique_ptr<DriverProcess> controller_process_;
-  std::unique_ptr<::csi::v1::Controller::Stub> controller_;
-  std::map<std::string, std::unique_ptr<DriverProcess>> nodes_;
   std::vector<PodMount> mounts_;
   int mounts_made_ = 0;
 };
@@ -337,7 +124,7 @@ TEST_F(LayoutsE2E, HaApiWithSharedRootAndReadOnlyPlugins) {
   ::csi::v1::Volume own = MustCreate("pvc-own", {});
 
   // A read-only class refuses a writer access mode, and says why.
-  grpc::Status refused = Create("pvc-plugins-rw", plugin_class, nullptr, kWriter);
+  grpc::Status refused = Create(CreateRequest("pvc-plugins-rw", plugin_class, kWriter));
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
   EXPECT_NE(refused.error_message().find("readOnly"), std::string::npos) << refused.error_message();
   EXPECT_EQ(Records().count(KeyForName("pvc-plugins-rw")), 0u);
@@ -547,12 +334,12 @@ TEST_F(LayoutsE2E, CrashAtEveryStepThenRetryKeepsReferencesExact) {
       const std::string name = root + "-new";
       const Params root_class = {{"sharedRoot", root}, {"onDelete", "delete"}};
       RestartController(point);
-      grpc::Status crashed = Create(name, root_class);
+      grpc::Status crashed = Create(CreateRequest(name, root_class));
       EXPECT_EQ(crashed.error_code(), grpc::StatusCode::UNAVAILABLE) << crashed.error_message();
       EXPECT_EQ(Records().count(KeyForName(name)), 1u) << "every crash point follows the record";
       RestartController();
       ::csi::v1::Volume v;
-      ASSERT_GRPC_OK(Create(name, root_class, &v));
+      ASSERT_GRPC_OK(Create(CreateRequest(name, root_class), &v));
       EXPECT_EQ(v.volume_context().at("subDir"), root);
       volumes.push_back(v);
       EXPECT_EQ(Refs(root), keys_of(volumes));
@@ -646,12 +433,7 @@ TEST_F(LayoutsE2E, SharedRootSurvivesLossOfTheWholeCluster) {
   // A static volume needs no controller at all.
   controller_.reset();
   ASSERT_TRUE(controller_process_->Stop().ok());
-  ::csi::v1::Volume manual;
-  manual.set_volume_id("state-by-hand");
-  (*manual.mutable_volume_context())["server"] = "127.0.0.1";
-  (*manual.mutable_volume_context())["share"] = "/export";
-  (*manual.mutable_volume_context())["subDir"] = "state";
-  (*manual.mutable_volume_context())["port"] = std::to_string(server_->port());
+  const ::csi::v1::Volume manual = StaticVolume("state-by-hand", {{"subDir", "state"}});
   const std::string static_pod = MountInPod("node-1", manual);
   ASSERT_FALSE(HasFailure());
   EXPECT_EQ(ReadAll(static_pod + "/db"), "the state of the world");
@@ -690,7 +472,7 @@ TEST_F(LayoutsE2E, BadPathsAndNestingAreRefusedAndTouchNothing) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     for (int attempt = 0; attempt < 2; ++attempt) {  // a retry is refused the same way
-      grpc::Status s = Create(c.name, c.params);
+      grpc::Status s = Create(CreateRequest(c.name, c.params));
       EXPECT_EQ(s.error_code(), c.code) << s.error_message();
       EXPECT_NE(s.error_message().find(c.says), std::string::npos) << s.error_message();
       EXPECT_EQ(Listing(server_->export_dir(), {".nfsprov"}), data);

@@ -367,6 +367,48 @@ TEST(ParseVolumeParamsTest, ReadOnlyIsTrueOrFalse) {
   EXPECT_EQ(MustReject(With({{"readOnly", "yes"}})), "parameter readOnly: \"yes\" must be \"true\" or \"false\"");
 }
 
+// --- quotas ---
+
+TEST(ParseQuantityTest, KubernetesQuantitiesOfBytes) {
+  EXPECT_EQ(*ParseQuantity("0"), 0);
+  EXPECT_EQ(*ParseQuantity("1000000"), 1000000);
+  EXPECT_EQ(*ParseQuantity("10Gi"), int64_t{10} << 30);
+  EXPECT_EQ(*ParseQuantity("500Mi"), int64_t{500} << 20);
+  EXPECT_EQ(*ParseQuantity("1.5Ki"), 1536);
+  EXPECT_EQ(*ParseQuantity("1.5T"), int64_t{1500000000000});
+  EXPECT_EQ(*ParseQuantity("2k"), 2000);
+  EXPECT_EQ(*ParseQuantity(".5Ki"), 512);
+  EXPECT_EQ(*ParseQuantity("0.1"), 1) << "a fraction of a byte rounds up";
+  EXPECT_EQ(*ParseQuantity("7Ei"), int64_t{7} << 60);
+  for (const char* bad : {"", "Gi", "10 Gi", "10gi", "10GB", "-1", "+1", "1e9", "1..5", "1.5.5", "8Ei", "0x10"}) {
+    Result<int64_t> parsed = ParseQuantity(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_THAT(ParseQuantity("10GB").status().message(), HasSubstr("\"10Gi\""));
+}
+
+TEST(ParseVolumeParamsTest, QuotaParameters) {
+  VolumeParams params = MustParse(With({{"defaultCapacity", "1Gi"}, {"capacity", "1Ti"}, {"overcommit", "2.5"},
+                                        {"quotaEnforcement", "readonly"}}));
+  EXPECT_EQ(params.default_capacity, int64_t{1} << 30);
+  EXPECT_EQ(params.share_capacity, int64_t{1} << 40);
+  EXPECT_DOUBLE_EQ(params.overcommit, 2.5);
+  EXPECT_EQ(params.quota_enforcement, QuotaEnforcement::kReadOnly);
+  VolumeParams defaults = MustParse(With({}));
+  EXPECT_FALSE(defaults.default_capacity.has_value());
+  EXPECT_FALSE(defaults.share_capacity.has_value());
+  EXPECT_DOUBLE_EQ(defaults.overcommit, 1.0);
+  EXPECT_EQ(defaults.quota_enforcement, QuotaEnforcement::kReport);
+  EXPECT_EQ(MustReject(With({{"overcommit", "0.5"}})),
+            "parameter overcommit: \"0.5\" must be a decimal number from 1 to 1000, e.g. \"1.5\"");
+  EXPECT_EQ(MustReject(With({{"overcommit", "nan"}})),
+            "parameter overcommit: \"nan\" must be a decimal number from 1 to 1000, e.g. \"1.5\"");
+  EXPECT_EQ(MustReject(With({{"quotaEnforcement", "hard"}})),
+            "parameter quotaEnforcement: \"hard\" is not supported; use none, report or readonly (lowercase)");
+  EXPECT_THAT(MustReject(With({{"capacity", "lots"}})), StartsWith("parameter capacity: \"lots\" is not a quantity"));
+}
+
 TEST(ParseVolumeParamsTest, EverySegmentNamedLikeTheDriversAreaIsReserved) {
   // A share nested in this one (e.g. share/scratch) keeps its records at scratch/.nfsprov.
   EXPECT_EQ(MustReject(With({{"subDir", "x/.nfsprov"}})),
