@@ -1,0 +1,196 @@
+// The usage scanner against a real nfs-ganesha: what it writes, shared roots measured once, a big
+// tree not holding up small ones, and a server restart in the middle of a scan.
+#include "provisioner/usage_scanner.h"
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "provisioner/controller.h"
+#include "provisioner/object_id.h"
+#include "tests/support/delay_proxy.h"
+#include "tests/support/ganesha_server.h"
+#include "tests/support/local_tree.h"
+
+namespace nfsprov {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr int64_t kMi = int64_t{1} << 20;
+
+class UsageScannerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = testing::GaneshaServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_ = std::move(server).value();
+    share_.server = "127.0.0.1";
+    share_.share = "/export";
+    share_.port = server_->port();
+  }
+
+  // A controller whose scanner measures every volume each `interval`, `max_in_flight` requests
+  // per scan, through `port` (the server's by default).
+  void StartController(std::chrono::milliseconds interval, int concurrency = 2, int max_in_flight = 32,
+                       int port = 0) {
+    ControllerOptions options;
+    options.usage.interval = interval;
+    options.usage.max_in_flight = max_in_flight;
+    if (port != 0) share_.port = port;
+    options.usage.retry_after = std::chrono::milliseconds(200);
+    options.usage.concurrency = concurrency;
+    options.client.call_timeout = std::chrono::seconds(5);  // a restart cuts calls short
+    options.shares = {share_};
+    controller_ = std::make_unique<Controller>(options);
+  }
+
+  Volume Create(const std::string& name, int64_t bytes, std::map<std::string, std::string> extra = {}) {
+    CreateVolumeArgs args;
+    args.name = name;
+    args.capacity.required_bytes = bytes;
+    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"}, {"port", std::to_string(server_->port())}};
+    for (auto& [k, v] : extra) args.parameters[k] = v;
+    auto volume = controller_->CreateVolume(args);
+    EXPECT_TRUE(volume.ok()) << name << ": " << volume.status().ToString();
+    return volume.ok() ? *volume : Volume{};
+  }
+
+  std::optional<UsageRecord> Usage(const std::string& name) {
+    auto share = controller_->shares().Get(share_);
+    EXPECT_TRUE(share.ok());
+    auto usage = share->store->GetUsage(KeyForName(name));
+    EXPECT_TRUE(usage.ok()) << usage.status().ToString();
+    return usage.ok() ? *usage : std::nullopt;
+  }
+
+  // Waits (up to 30 s) for a usage record of `name` that satisfies `good`.
+  std::optional<UsageRecord> WaitForUsage(const std::string& name,
+                                          const std::function<bool(const UsageRecord&)>& good) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::optional<UsageRecord> usage = Usage(name);
+      if (usage && good(*usage)) return usage;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::nullopt;
+  }
+
+  void WriteFile(const std::string& rel, std::size_t bytes) {
+    std::ofstream out(server_->export_dir() + "/" + rel, std::ios::binary);
+    out << std::string(bytes, 'x');
+  }
+
+  // `dirs` directories of `files` one-byte files (and as many in the top one) below
+  // <volume>/tree, made on the server's disk directly. Returns the inodes a scan of the volume
+  // counts (the volume's directory included).
+  uint64_t MakeTree(const std::string& volume, int dirs, int files) {
+    auto made = testing::MakeTree(server_->export_dir() + "/" + volume + "/tree",
+                                  {.fanout_dirs = dirs, .levels = 1, .files_per_dir = files, .file_bytes = 1});
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    return made.ok() ? made->entries() + 1 : 0;
+  }
+
+  std::unique_ptr<testing::GaneshaServer> server_;
+  ShareRef share_;
+  std::unique_ptr<Controller> controller_;
+};
+
+TEST_F(UsageScannerTest, MeasuresEachVolumeAgainstItsQuota) {
+  StartController(std::chrono::milliseconds(300));
+  Create("pv-data", 10 * kMi);
+  WriteFile("pv-data/a", 3 * kMi);
+  WriteFile("pv-data/b", 1 * kMi);
+  std::optional<UsageRecord> usage =
+      WaitForUsage("pv-data", [](const UsageRecord& u) { return u.used_inodes == 3; });
+  ASSERT_TRUE(usage.has_value()) << "never measured";
+  EXPECT_EQ(usage->path, "pv-data");
+  EXPECT_EQ(usage->quota_bytes, 10 * kMi);
+  EXPECT_GE(usage->used_bytes, 4 * kMi) << "space allocated for two files of 4 MiB";
+  EXPECT_LT(usage->used_bytes, 5 * kMi);
+  EXPECT_GT(usage->scanned_unix_ms, 0);
+  // Usage follows the data (removed through NFS: the server caches what it listed).
+  auto share = controller_->shares().Get(share_);
+  ASSERT_TRUE(share.ok());
+  ASSERT_TRUE(share->client->Unlink("/pv-data/a").ok());
+  EXPECT_TRUE(WaitForUsage("pv-data", [](const UsageRecord& u) { return u.used_bytes < 2 * kMi; }));
+}
+
+TEST_F(UsageScannerTest, SharedRootIsMeasuredOnceAgainstItsLargestVolume) {
+  StartController(std::chrono::milliseconds(300));
+  Create("pv-a", 2 * kMi, {{"sharedRoot", "api"}});
+  Create("pv-b", 8 * kMi, {{"sharedRoot", "api"}});
+  Create("pv-plugins", 1 * kMi, {{"sharedRoot", "api"}, {"subDir", "plugins"}});
+  WriteFile("api/cache", 1 * kMi);
+  WriteFile("api/plugins/p.so", 1 * kMi);
+  for (const char* name : {"pv-a", "pv-b", "pv-plugins"}) {
+    std::optional<UsageRecord> usage =
+        WaitForUsage(name, [](const UsageRecord& u) { return u.used_bytes >= 2 * kMi; });
+    ASSERT_TRUE(usage.has_value()) << name;
+    EXPECT_EQ(usage->path, "api") << name << ": the root's usage, subDir included";
+    EXPECT_EQ(usage->quota_bytes, 8 * kMi) << name;
+  }
+}
+
+TEST_F(UsageScannerTest, ExpansionReachesTheUsageRecordWithoutWaitingAnInterval) {
+  StartController(std::chrono::hours(1));  // only the controller's own calls trigger scans
+  Volume volume = Create("pv-grow", 1 * kMi);
+  WriteFile("pv-grow/f", 2 * kMi);
+  ASSERT_TRUE(controller_->ExpandVolume(volume.id, {1 * kMi, 0}).ok());  // same size: no scan
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(Usage("pv-grow").has_value()) << "an empty new volume waits for the interval";
+  ASSERT_TRUE(controller_->ExpandVolume(volume.id, {4 * kMi, 0}).ok());
+  std::optional<UsageRecord> usage =
+      WaitForUsage("pv-grow", [](const UsageRecord& u) { return u.quota_bytes == 4 * kMi; });
+  ASSERT_TRUE(usage.has_value());
+  EXPECT_GE(usage->used_bytes, 2 * kMi);
+}
+
+// Through a 10 ms round trip and one request in flight, the big scan takes seconds and the small
+// one a few round trips: with two workers the small one does not wait.
+TEST_F(UsageScannerTest, ABigTreeDoesNotHoldUpSmallVolumes) {
+  auto proxy = testing::DelayProxy::Start(server_->port(), std::chrono::milliseconds(5));
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+  StartController(std::chrono::hours(1), /*concurrency=*/2, /*max_in_flight=*/1, (*proxy)->port());
+  Volume big = Create("pv-big", 0);
+  const uint64_t inodes = MakeTree("pv-big", 40, 50);
+  auto share = controller_->shares().Get(share_);
+  ASSERT_TRUE(share.ok());
+  share->usage->Track(big.record, /*scan_now=*/true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the big scan is under way
+  Volume small = Create("pv-small", 0);
+  WriteFile("pv-small/f", 1000);
+  share->usage->Track(small.record, /*scan_now=*/true);
+  ASSERT_TRUE(WaitForUsage("pv-small", [](const UsageRecord& u) { return u.used_inodes == 2; }));
+  EXPECT_FALSE(Usage("pv-big").has_value()) << "the small volume waited for the big scan";
+  EXPECT_TRUE(WaitForUsage("pv-big", [&](const UsageRecord& u) { return u.used_inodes == inodes; }));
+}
+
+TEST_F(UsageScannerTest, ServerRestartMidScanStillCompletes) {
+  auto proxy = testing::DelayProxy::Start(server_->port(), std::chrono::milliseconds(5));
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+  StartController(std::chrono::hours(1), /*concurrency=*/1, /*max_in_flight=*/1, (*proxy)->port());
+  Volume big = Create("pv-big", 0);
+  const uint64_t inodes = MakeTree("pv-big", 40, 50);
+  auto share = controller_->shares().Get(share_);
+  ASSERT_TRUE(share.ok());
+  share->usage->Track(big.record, /*scan_now=*/true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the scan is under way
+  ASSERT_TRUE(server_->Restart().ok());
+  std::optional<UsageRecord> measured =
+      WaitForUsage("pv-big", [&](const UsageRecord& u) { return u.used_inodes == inodes; });
+  EXPECT_TRUE(measured.has_value()) << "the scan cut by the restart was never completed";
+}
+
+TEST_F(UsageScannerTest, DeletedVolumesLoseTheirUsageRecord) {
+  StartController(std::chrono::milliseconds(200));
+  Volume volume = Create("pv-gone", kMi);
+  ASSERT_TRUE(WaitForUsage("pv-gone", [](const UsageRecord&) { return true; }));
+  ASSERT_TRUE(controller_->DeleteVolume(volume.id).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a scan that was running ends
+  EXPECT_FALSE(Usage("pv-gone").has_value());
+}
+
+}  // namespace
+}  // namespace nfsprov
