@@ -36,6 +36,7 @@ bench: build
 	$(BUILD_DIR)/bench/nfsprov_controller_bench
 	$(BUILD_DIR)/bench/nfsprov_fuse_bench
 	$(BUILD_DIR)/bench/nfsprov_node_bench
+	$(BUILD_DIR)/bench/nfsprov_quota_bench
 
 # The controller end to end against an embedded nfs-ganesha, step by step (leaves nothing running).
 demo: build

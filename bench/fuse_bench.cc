@@ -13,10 +13,6 @@
 //  - small_file_creates: 2,000 files of 4 KiB, one at a time: raw = open(O_CREAT) + pwrite +
 //    close through libnfs; fuse = open/write/close(2) on the mount (close commits the data).
 #include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/mount.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -31,13 +27,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bench/fuse_child.h"
 #include "bench/report.h"
 #include "nfs/client.h"
 #include "nfs/libnfs_call.h"
 #include "nfs/nfs4_compound.h"
 #include "tests/support/ganesha_server.h"
-
-extern "C" char** environ;
 
 namespace nfsprov {
 namespace {
@@ -60,38 +55,6 @@ constexpr std::size_t kSmallFileBytes = 4096;
 void EmitVsRaw(const std::string& name, const std::string& unit, double fuse, double raw) {
   bench::EmitVs(name, unit, fuse, "raw_libnfs", raw, fuse / raw);
 }
-
-bool Mounted(const std::string& target) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.find(" " + target + " ") != std::string::npos) return true;
-  return false;
-}
-
-// `nfsprov fuse-mount` as a child process, stopped with SIGTERM.
-class Mount {
- public:
-  Mount(const std::string& url, const std::string& target) : target_(target) {
-    std::vector<std::string> args = {NFSPROV_BINARY, "fuse-mount", "--url", url, "--target", target,
-                                     "--log-level", "warn"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (posix_spawn(&pid_, argv[0], nullptr, nullptr, argv.data(), environ) != 0) Die("spawn nfsprov");
-    for (int i = 0; i < 500 && !Mounted(target); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if (!Mounted(target)) Die("fuse mount did not come up at " + target);
-  }
-  ~Mount() {
-    kill(pid_, SIGTERM);
-    waitpid(pid_, nullptr, 0);
-    if (Mounted(target_)) umount2(target_.c_str(), MNT_DETACH);
-  }
-
- private:
-  std::string target_;
-  pid_t pid_ = -1;
-};
 
 // Opens (creating if asked) `path` on `loop` through libnfs.
 nfsfh* OpenRaw(EventLoop& loop, const std::string& path, int flags) {
@@ -249,7 +212,7 @@ int Main() {
   double raw_write = RawWrite(loop, "/raw.bin", buffer);
   double fuse_write;
   {
-    Mount m(server->Url(), target);
+    bench::FuseChild m(NFSPROV_BINARY, server->Url(), target);
     fuse_write = FuseWrite(target + "/fuse.bin", buffer);
   }
   EmitVsRaw("fuse.seq_write_1GiB", "MB/s", mib / fuse_write, mib / raw_write);
@@ -257,7 +220,7 @@ int Main() {
   double raw_read = RawRead(loop, "/raw.bin");
   double fuse_read;
   {
-    Mount m(server->Url(), target);  // fresh mount: nothing of raw.bin in its page cache
+    bench::FuseChild m(NFSPROV_BINARY, server->Url(), target);  // fresh mount: nothing of raw.bin in its page cache
     fuse_read = FuseRead(target + "/raw.bin");
   }
   EmitVsRaw("fuse.seq_read_1GiB", "MB/s", mib / fuse_read, mib / raw_read);
@@ -268,7 +231,7 @@ int Main() {
   double raw_creates = RawCreates(loop, "/raw_small", small);
   double fuse_creates;
   {
-    Mount m(server->Url(), target);
+    bench::FuseChild m(NFSPROV_BINARY, server->Url(), target);
     fuse_creates = FuseCreates(target + "/fuse_small", small);
   }
   EmitVsRaw("fuse.small_file_creates_4KiB", "files/s", kSmallFiles / fuse_creates, kSmallFiles / raw_creates);
