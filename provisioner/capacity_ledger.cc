@@ -45,6 +45,15 @@ std::optional<CapacityLedger::Entry> CapacityLedger::Find(const std::string& key
   return it->second;
 }
 
+int64_t CapacityLedger::QuotaOf(const Entry& entry) const {
+  if (entry.shared_root.empty()) return entry.capacity_bytes;
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t largest = entry.capacity_bytes;
+  for (const auto& [key, other] : entries_)
+    if (other.shared_root == entry.shared_root) largest = std::max(largest, other.capacity_bytes);
+  return largest;
+}
+
 Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64_t limit_bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t before = TotalLocked();

@@ -33,6 +33,9 @@ class CapacityLedger {
 
   int64_t Provisioned() const;
   std::optional<Entry> Find(const std::string& key) const;
+  // The quota of the directory `entry` binds to: its own capacity, or for a shared root the
+  // largest capacity among the root's volumes.
+  int64_t QuotaOf(const Entry& entry) const;
 
   // Records `entry` for `key` (new, or replacing what `key` had) when the total afterwards is at
   // most `limit_bytes`, or is no larger than before (a change that does not add is always

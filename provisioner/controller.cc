@@ -254,11 +254,6 @@ Result<VolumeParams> ParseShareParams(std::map<std::string, std::string> paramet
   return ParseVolumeParams(parameters, "capacity");
 }
 
-std::string OnDeletePolicy(const VolumeRecord& record) {
-  auto it = record.parameters.find("onDelete");
-  if (it != record.parameters.end()) return it->second;
-  return record.layout == "shared" ? "retain" : "delete";
-}
 
 ObjectId IdFor(ObjectKind kind, const ShareRef& share, const std::string& key) {
   ObjectId id;
@@ -298,7 +293,7 @@ Result<int64_t> ResolveCapacity(const CapacityRange& range) {
 }
 
 Controller::Controller(ControllerOptions options)
-    : shares_(options.client, options.reap_interval, options.usage) {
+    : shares_(options.client, options.reap_interval, options.usage), quota_backend_(options.quota_backend) {
   for (const auto& share : options.shares) shares_.Add(share);
 }
 
@@ -343,9 +338,12 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   (*ledger)->Restore(key, made.ok() ? std::optional<CapacityLedger::Entry>(
                                           {made->record.capacity_bytes, made->record.shared_root})
                                     : previous);
+  if (!made.ok()) return made;
+  // The volume exists; a failure here fails the call, and the retry sets the limit again.
+  NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, made->record));
   // A copy holds data at once; an empty directory (even a shared root, adopted or not) is
   // measured within the scan interval.
-  if (made.ok()) share->usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
+  share->usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
   return made;
 }
 
@@ -554,10 +552,11 @@ Status Controller::DeleteShared(ShareHandle& share, const VolumeRecord& record) 
     Result<std::optional<std::string>> owner = store.ClaimOwner(root);
     if (!owner.ok()) return owner.status();
     if (*owner == std::optional<std::string>(kSharedRootOwner)) {  // never claimed: nothing to do
-      Result<bool> moved = ApplyOnDelete(*share.client, OnDeletePolicy(record), root, record.key);
+      Result<bool> moved = ApplyOnDelete(*share.client, EffectiveOnDelete(record), root, record.key);
       if (!moved.ok()) return moved.status();
       trashed = *moved;
       CrashPoint("delete-shared:applied");
+      if (quota_backend_) NFSPROV_RETURN_IF_ERROR(quota_backend_->ClearLimit(share.share, root));
       NFSPROV_RETURN_IF_ERROR(store.Release(root, std::string(kSharedRootOwner)));
     }
   }
@@ -661,8 +660,9 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
     std::unique_lock layout(*share->layout_lock);
     return DeleteShared(*share, record);
   }
-  Result<bool> trashed = ApplyOnDelete(*share->client, OnDeletePolicy(record), record.path, record.key);
+  Result<bool> trashed = ApplyOnDelete(*share->client, EffectiveOnDelete(record), record.path, record.key);
   if (!trashed.ok()) return trashed.status();
+  if (quota_backend_) NFSPROV_RETURN_IF_ERROR(quota_backend_->ClearLimit(share->share, record.path));
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
@@ -703,9 +703,17 @@ Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const Cap
     Status written = share->store->PutVolume(record);
     if (!written.ok()) (*ledger)->Restore(record.key, previous);
     NFSPROV_RETURN_IF_ERROR(written);
+    NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, record));
     share->usage->Track(record, true);  // the new quota reaches the usage record (and the nodes) soon
   }
   return record.capacity_bytes;
+}
+
+Status Controller::ApplyLimit(ShareHandle& share, const VolumeRecord& record) {
+  if (!quota_backend_) return Status();
+  const CapacityLedger::Entry entry{record.capacity_bytes, record.shared_root};
+  const std::string& dir = record.layout == "shared" ? record.shared_root : record.path;
+  return quota_backend_->SetLimit(share.share, dir, share.ledger->QuotaOf(entry));
 }
 
 Result<CapacityLedger*> Controller::Ledger(ShareHandle& share) {

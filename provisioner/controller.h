@@ -43,6 +43,7 @@
 #include "common/status.h"
 #include "provisioner/keyed_mutex.h"
 #include "provisioner/metadata_store.h"
+#include "provisioner/quota_backend.h"
 #include "provisioner/share_registry.h"
 #include "provisioner/volume_params.h"
 
@@ -100,6 +101,7 @@ struct ControllerOptions {
   nfs::ClientOptions client;
   std::chrono::milliseconds reap_interval{std::chrono::seconds(30)};
   UsageScanOptions usage;
+  std::shared_ptr<QuotaBackend> quota_backend;  // hard limits (docs/quota.md); none by default
   std::vector<ShareRef> shares;  // shares to list and reap even before a call names them
 };
 
@@ -161,8 +163,12 @@ class Controller {
       const std::function<Result<std::vector<std::string>>(MetadataStore&)>& list_keys,
       const std::function<Result<std::optional<T>>(ShareHandle&, const std::string& key)>& load);
 
+  // SetLimit for the directory `record` binds to, with its quota from the ledger.
+  Status ApplyLimit(ShareHandle& share, const VolumeRecord& record);
+
   ShareRegistry shares_;
   KeyedMutex locks_;
+  std::shared_ptr<QuotaBackend> quota_backend_;
 };
 
 // Rounds a capacity range to the capacity a volume gets; OUT_OF_RANGE / INVALID_ARGUMENT for

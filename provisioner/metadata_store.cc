@@ -558,6 +558,12 @@ Status MetadataStore::UnmarkTeardown(const std::string& root) {
   return IgnoreNotFound(client_->Unlink(*mark));
 }
 
+std::string EffectiveOnDelete(const VolumeRecord& record) {
+  auto it = record.parameters.find("onDelete");
+  if (it != record.parameters.end()) return it->second;
+  return std::string(OnDeleteName(record.layout == "shared" ? OnDelete::kRetain : OnDelete::kDelete));
+}
+
 std::string ToJson(const VolumeRecord& record) { return Serialize(Encode(record)); }
 
 Result<VolumeRecord> VolumeRecordFromJson(const std::string& json) {

@@ -59,6 +59,10 @@ struct VolumeRecord {
   bool operator==(const VolumeRecord&) const = default;
 };
 
+// The onDelete that applies to a volume: its parameter, else delete, or retain for a shared root
+// (docs/storageclass.md).
+std::string EffectiveOnDelete(const VolumeRecord& record);
+
 struct SnapshotRecord {
   std::string name;
   std::string key;

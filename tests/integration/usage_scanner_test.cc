@@ -85,11 +85,12 @@ class UsageScannerTest : public ::testing::Test {
   // `dirs` directories of `files` one-byte files (and as many in the top one) below
   // <volume>/tree, made on the server's disk directly. Returns the inodes a scan of the volume
   // counts (the volume's directory included).
-  uint64_t MakeTree(const std::string& volume, int dirs, int files) {
+  int64_t MakeTree(const std::string& volume, int dirs, int files) {
     auto made = testing::MakeTree(server_->export_dir() + "/" + volume + "/tree",
-                                  {.fanout_dirs = dirs, .levels = 1, .files_per_dir = files, .file_bytes = 1});
+                                  {.fanout_dirs = dirs, .levels = 1, .files_per_dir = files, .file_bytes = 1,
+                                   .chain_depth = 0, .outside_target = ""});
     EXPECT_TRUE(made.ok()) << made.status().ToString();
-    return made.ok() ? made->entries() + 1 : 0;
+    return made.ok() ? static_cast<int64_t>(made->entries()) + 1 : 0;
   }
 
   std::unique_ptr<testing::GaneshaServer> server_;
@@ -154,7 +155,7 @@ TEST_F(UsageScannerTest, ABigTreeDoesNotHoldUpSmallVolumes) {
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
   StartController(std::chrono::hours(1), /*concurrency=*/2, /*max_in_flight=*/1, (*proxy)->port());
   Volume big = Create("pv-big", 0);
-  const uint64_t inodes = MakeTree("pv-big", 40, 50);
+  const int64_t inodes = MakeTree("pv-big", 40, 50);
   auto share = controller_->shares().Get(share_);
   ASSERT_TRUE(share.ok());
   share->usage->Track(big.record, /*scan_now=*/true);
@@ -172,7 +173,7 @@ TEST_F(UsageScannerTest, ServerRestartMidScanStillCompletes) {
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
   StartController(std::chrono::hours(1), /*concurrency=*/1, /*max_in_flight=*/1, (*proxy)->port());
   Volume big = Create("pv-big", 0);
-  const uint64_t inodes = MakeTree("pv-big", 40, 50);
+  const int64_t inodes = MakeTree("pv-big", 40, 50);
   auto share = controller_->shares().Get(share_);
   ASSERT_TRUE(share.ok());
   share->usage->Track(big.record, /*scan_now=*/true);
