@@ -121,10 +121,53 @@ void UsageScanBenchmark(testing::GaneshaServer& server) {
                 engine_s / scanner_s);
 }
 
+// Writes a small new file through the mount; the errno, or 0.
+int TryWrite(const std::string& path) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return errno;
+  int error = write(fd, "x", 1) == 1 ? 0 : errno;
+  if (close(fd) != 0 && error == 0) error = errno;
+  return error;
+}
+
+void OverQuotaBenchmark(testing::GaneshaServer& server) {
+  Controller controller(ControllerOptions{});  // the default usage interval
+  const auto interval = std::chrono::duration<double>(UsageScanOptions{}.interval).count();
+  CreateVolumeArgs args{"pv-quota", {4 << 20, 0}, Parameters(server, {{"quotaEnforcement", "readonly"}}), {}, ""};
+  const Volume volume = Must(controller.CreateVolume(args));
+  const std::string target = fs::temp_directory_path() / ("nfsprov-quota-bench-" + std::to_string(getpid()));
+  fs::create_directories(target);
+  const std::string port = std::to_string(server.port());
+  double seconds = 0;
+  {
+    bench::FuseChild mount(NFSPROV_BINARY, "nfs://127.0.0.1/export/pv-quota?version=4&nfsport=" + port, target,
+                           {"--quota-share", "nfs://127.0.0.1/export?version=4&nfsport=" + port, "--quota-key",
+                            volume.record.key});
+    std::string crossing(5 << 20, 'x');
+    int fd = open((target + "/fill").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, crossing.data(), crossing.size()) != static_cast<ssize_t>(crossing.size()) ||
+        close(fd) != 0)
+      Die("filling the volume failed");
+    const auto crossed = std::chrono::steady_clock::now();
+    int error = 0;
+    for (int i = 0; (error = TryWrite(target + "/probe")) == 0; ++i) {
+      if (Seconds(std::chrono::steady_clock::now() - crossed).count() > 3 * interval) Die("writes never refused");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (error != EROFS) Die("a write failed with errno " + std::to_string(error) + ", not EROFS");
+    seconds = Seconds(std::chrono::steady_clock::now() - crossed).count();
+  }
+  fs::remove_all(target);
+  // The bound: one scan interval plus one poll of the mount (2 s).
+  bench::EmitVs("quota.over_quota_to_erofs", "s", seconds, "usage_interval_plus_poll", interval + 2,
+                (interval + 2) / seconds);
+}
+
 int Main() {
   spdlog::set_level(spdlog::level::warn);
   auto server = Must(testing::GaneshaServer::Start());
   UsageScanBenchmark(*server);
+  OverQuotaBenchmark(*server);
   return 0;
 }
 

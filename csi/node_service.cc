@@ -103,7 +103,7 @@ grpc::Status NodeService::NodeGetVolumeStats(grpc::ServerContext*,
     response->mutable_volume_condition()->set_abnormal(stats->abnormal);
     response->mutable_volume_condition()->set_message(stats->abnormal ? stats->message
                                                                        : "volume is healthy");
-    if (stats->abnormal) return Status();
+    if (!stats->has_usage) return Status();
     AddUsage(VolumeUsage::BYTES, stats->bytes_total, stats->bytes_available, stats->bytes_used,
              response);
     AddUsage(VolumeUsage::INODES, stats->inodes_total, stats->inodes_free, stats->inodes_used,

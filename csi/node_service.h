@@ -7,6 +7,8 @@
 // NodeExpandVolume is UNIMPLEMENTED: the controller expands (node_expansion_required=false).
 // The access modes that only read (SINGLE_NODE_READER_ONLY, MULTI_NODE_READER_ONLY) mount
 // read-only; the capability's mount_flags (a PV's mountOptions) join the context's mountOptions.
+// NodeGetVolumeStats reports usage with every condition but a dead mount's (an over-quota volume
+// is abnormal and still has numbers).
 #pragma once
 
 #include <map>

@@ -23,6 +23,7 @@
 
 #include "fusefs/lock_manager.h"
 #include "fusefs/nfs_fs.h"
+#include "fusefs/quota_watch.h"
 #include "nfs/url.h"
 
 namespace nfsprov::fusefs {
@@ -45,6 +46,7 @@ constexpr const char* kReadAheadKb = "4096";
 struct Mount {
   std::unique_ptr<NfsFs> fs;
   std::unique_ptr<LockManager> locks;
+  std::unique_ptr<QuotaWatch> quota;  // after fs: stopped before fs goes
   std::string read_ahead_file;  // /sys/class/bdi/<maj:min>/read_ahead_kb; empty if unknown
   std::once_flag read_ahead_raised;
 };
@@ -273,6 +275,12 @@ Status RunFuseMount(const FuseMountOptions& options) {
     return Internal("cannot mount FUSE at " + options.target + " (see the libfuse message above)");
   }
   if (canonical_target != nullptr) mount->read_ahead_file = ReadAheadFile(canonical_target.get());
+  if (options.over_quota) {
+    NfsFs* served = mount->fs.get();
+    mount->quota = std::make_unique<QuotaWatch>(options.over_quota, options.quota_poll,
+                                                options.quota_name,
+                                                [served](bool over) { served->SetOverQuota(over); });
+  }
   fuse_session* se = fuse_get_session(f);
   fuse_set_signal_handlers(se);
   spdlog::info("fuse-mount: mounted {} at {}{}", url->Display(), options.target,

@@ -177,7 +177,7 @@ int NfsFs::ReadDir(const std::string& path, std::vector<nfs::DirEntry>* entries)
 }
 
 int NfsFs::Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
-  if (read_only_) return -EROFS;
+  if (int err = RefuseNewData()) return err;
   // Root's objects need no owner change: the server already makes them root's.
   std::optional<uint32_t> owner = uid != 0 ? std::optional<uint32_t>(uid) : std::nullopt;
   std::optional<uint32_t> group = gid != 0 ? std::optional<uint32_t>(gid) : std::nullopt;
@@ -201,7 +201,7 @@ int NfsFs::Rename(const std::string& from, const std::string& to, unsigned flags
 }
 
 int NfsFs::Link(const std::string& from, const std::string& to) {
-  if (read_only_) return -EROFS;
+  if (int err = RefuseNewData()) return err;
   Result<Unit> r = CallSync<Unit>(client_->NextLoop(), client_->Deadline(), "link " + to,
       [from, to](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
@@ -212,7 +212,7 @@ int NfsFs::Link(const std::string& from, const std::string& to) {
 }
 
 int NfsFs::Symlink(const std::string& target, const std::string& link_path) {
-  if (read_only_) return -EROFS;
+  if (int err = RefuseNewData()) return err;
   Status s = client_->Symlink(target, link_path);
   if (s.code() == StatusCode::kInvalidArgument && s.sys_errno() == 0) return -ENAMETOOLONG;
   return ToErrno(s);
@@ -262,6 +262,12 @@ int NfsFs::Utimens(const std::string& path, const struct timespec tv[2]) {
 int NfsFs::Truncate(const std::string& path, OpenFile* file, off_t size) {
   if (read_only_) return -EROFS;
   if (size < 0) return -EINVAL;
+  if (over_quota_.load(std::memory_order_relaxed) && size > 0) {
+    // Shrinking frees space and stays allowed; growing is refused.
+    struct stat st;
+    if (int err = GetAttr(path, file, &st)) return err;
+    if (size > st.st_size) return -EROFS;
+  }
   nfs4::SetAttrs attrs;
   attrs.size = static_cast<uint64_t>(size);
   if (file == nullptr) return SetAttrs(path, attrs);
@@ -312,7 +318,7 @@ int NfsFs::Open(const std::string& path, int flags, std::unique_ptr<OpenFile>* o
 
 int NfsFs::Create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_t gid,
                   std::unique_ptr<OpenFile>* out) {
-  if (read_only_) return -EROFS;
+  if (int err = RefuseNewData()) return err;
   auto file = std::make_unique<OpenFile>();
   file->loop = &client_->NextLoop();
   // Always exclusive, so the mode below is only ever applied to a file this call created; a
@@ -388,7 +394,7 @@ int NfsFs::Read(OpenFile& file, char* buf, size_t size, off_t offset) {
 }
 
 int NfsFs::Write(OpenFile& file, const char* buf, size_t size, off_t offset) {
-  if (read_only_) return -EROFS;
+  if (int err = RefuseNewData()) return err;
   if (size == 0) return 0;
   auto base = static_cast<uint64_t>(offset);
   // Each piece copies its data when sent (Compound::Send encodes at once), so `buf` is not

@@ -21,12 +21,18 @@
 // plugin); the kernel checks the caller's permissions against the reported modes before a call
 // gets here (default_permissions, see docs/fusefs.md). New files and directories get the
 // caller's uid and gid as owner.
+//
+// Over quota (SetOverQuota(true), from the daemon's QuotaWatch): every call that adds data fails
+// with EROFS — Write, Create, Mkdir, Symlink, Link and a Truncate that grows the file — while
+// reads and whatever frees space (Unlink, Rmdir, Rename, shrinking Truncate) and attribute changes
+// keep working, so users can get back under their quota.
 #pragma once
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -59,6 +65,7 @@ class NfsFs {
 
   nfs::Client& client() { return *client_; }
   bool read_only() const { return read_only_; }
+  void SetOverQuota(bool over) { over_quota_.store(over, std::memory_order_relaxed); }
 
   int GetAttr(const std::string& path, OpenFile* file, struct stat* st);
   int ReadDir(const std::string& path, std::vector<nfs::DirEntry>* entries);  // without . and ..
@@ -91,9 +98,14 @@ class NfsFs {
            nfs::FileAttr* attrs = nullptr, nfs::nfs4::FileHandle* fh = nullptr);
   int SetAttrs(const std::string& path, const nfs::nfs4::SetAttrs& attrs);
   int LookupHandle(const std::string& path, nfs::EventLoop& loop, nfs::nfs4::FileHandle* fh);
+  // Why a call that adds data is refused now: -EROFS (read-only mount, or over quota) or 0.
+  int RefuseNewData() const {
+    return read_only_ || over_quota_.load(std::memory_order_relaxed) ? -EROFS : 0;
+  }
 
   std::unique_ptr<nfs::Client> client_;
   const bool read_only_;
+  std::atomic<bool> over_quota_{false};
 };
 
 }  // namespace nfsprov::fusefs

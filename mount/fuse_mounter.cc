@@ -219,6 +219,13 @@ Result<std::vector<std::string>> FuseMounter::FuseMountCommand(const NfsMountSpe
   std::vector<std::string> argv = {binary_,    "fuse-mount", "--url",    url,
                                    "--target", target,       "--fsname", source};
   if (read_only) argv.emplace_back("--read-only");
+  if (spec.quota_share_url.empty() != spec.quota_key.empty()) {
+    return InvalidArgument("quota enforcement for " + source +
+                           " needs both the share URL and the volume key");
+  }
+  if (!spec.quota_key.empty()) {
+    argv.insert(argv.end(), {"--quota-share", spec.quota_share_url, "--quota-key", spec.quota_key});
+  }
   return argv;
 }
 

@@ -2,18 +2,20 @@
 // kernel NFS client or where the user-space client is wanted.
 //
 // Mount spawns `<binary> fuse-mount --url nfs://server[:port]/path?version=3|4 --target TARGET
-// --fsname server:/path [--read-only]` as a detached daemon (not our child, own session), so the
-// mount outlives a restart of the node plugin the way a kernel mount does. Its output is appended
-// to <log_dir>/<name>.log and its pid written to <log_dir>/<name>.pid, <name> derived from the
-// target. Mount returns once mountinfo shows fstype "fuse.nfsprov" with source server:/path at the
-// target; if the daemon exits first, or the timeout passes (the daemon is then killed), the error
-// carries the last lines of its log and nothing is left mounted.
+// --fsname server:/path [--read-only] [--quota-share URL --quota-key KEY]` as a detached daemon
+// (not our child, own session), so the mount outlives a restart of the node plugin the way a
+// kernel mount does. Its output is appended to <log_dir>/<name>.log and its pid written to
+// <log_dir>/<name>.pid, <name> derived from the target. Mount returns once mountinfo shows fstype
+// "fuse.nfsprov" with source server:/path at the target; if the daemon exits first, or the
+// timeout passes (the daemon is then killed), the error carries the last lines of its log and
+// nothing is left mounted.
 //
 // Options: the merged kernel option list (mount/mount_options.h) is checked the same way, so
 // conflicts are the same errors; vers=, port=, ro and (NFSv3) mountport= are honoured; options
 // only the kernel client has (hard, timeo, nconnect, ...) are ignored with a debug log; anything
 // else is listed in one warning. A security flavour other than sec=sys is UNIMPLEMENTED rather
-// than silently downgraded.
+// than silently downgraded. The quota flags (spec.quota_share_url and quota_key, both or neither,
+// else INVALID_ARGUMENT) make the daemon refuse new data while the volume is over quota.
 #pragma once
 
 #include <sys/types.h>

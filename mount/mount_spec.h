@@ -22,6 +22,9 @@ struct NfsMountSpec {
   std::string nfs_version = "4";      // as given: "3", "4", "4.0", "4.1" or "4.2"
   std::vector<std::string> options;   // user mount options, e.g. {"hard", "nconnect=4"}
   bool read_only = false;
+  // Read-only quota enforcement (FuseMounter only): the libnfs URL of the share root holding the
+  // volume's usage record, and the volume's key. Both empty: no enforcement.
+  std::string quota_share_url, quota_key;
 };
 
 // "server:/path", or "[v6addr]:/path": the source mount(8) takes and mountinfo shows.

@@ -773,7 +773,7 @@ Result<std::pair<Volume, VolumeCondition>> Controller::GetVolume(const std::stri
       Result<std::optional<UsageRecord>> usage = share->store->GetUsage(record.key);
       if (!usage.ok()) return usage.status();
       if (usage->has_value()) {
-        if (std::optional<std::string> over = OverQuota(**usage)) condition = {true, *over};
+        if (std::optional<std::string> over = QuotaCondition(record, **usage)) condition = {true, *over};
       }
     }
   }

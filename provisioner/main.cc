@@ -3,6 +3,8 @@
 //   nfsprov controller --endpoint unix:///csi/csi.sock [--share nfs://server/export ...]
 //   nfsprov node --endpoint unix:///csi/csi.sock --node-id NAME [--mounter kernel|fuse]
 //   nfsprov fuse-mount --url nfs://server/export/dir --target DIR [--read-only]
+//                      [--quota-share nfs://server/export --quota-key KEY [--quota-poll 2]]
+//   nfsprov volumes --server HOST --share /export [--output table|json]
 //   nfsprov version
 //
 // Every subcommand has --help. Logs go to stderr (text or JSON lines). SIGTERM and SIGINT stop a
@@ -12,6 +14,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +35,10 @@
 #include "nfs/url.h"
 #include "provisioner/controller.h"
 #include "provisioner/node.h"
+#include "provisioner/object_id.h"
+#include "provisioner/quota.h"
+#include "provisioner/usage_reader.h"
+#include "provisioner/volumes_report.h"
 
 namespace nfsprov {
 namespace {
@@ -60,6 +67,14 @@ struct NodeFlags {
   std::string state_dir = "/var/lib/nfsprov";
   std::vector<std::string> topology;
   int probe_timeout_s = 3;
+  int nfs_timeout_s = 10;
+};
+
+// Read-only quota enforcement for `fuse-mount`: where the volume's usage record is.
+struct FuseQuotaFlags {
+  std::string share_url;  // the share root, e.g. nfs://server/export?version=4
+  std::string key;        // the volume's key
+  double poll_s = 2;
 };
 
 void AddCommonFlags(CLI::App* cmd, CommonFlags* flags) {
@@ -189,6 +204,7 @@ int RunNode(const CommonFlags& common, const NodeFlags& flags) {
 
   NodeOptions options;
   options.probe_timeout = std::chrono::seconds(flags.probe_timeout_s);
+  options.nfs_timeout = std::chrono::seconds(flags.nfs_timeout_s);
   Node node(options, std::move(mounter).value());
   csi::IdentityService identity(common.driver_name, NFSPROV_VERSION, /*controller_service=*/false,
                                 /*online_expansion=*/false, [] { return Status(); });
@@ -200,8 +216,28 @@ int RunNode(const CommonFlags& common, const NodeFlags& flags) {
 
 // Runs in the foreground until the mount is unmounted; the node plugin starts it detached so the
 // mount outlives a restart of the plugin, as a kernel mount does.
-int RunFuseMountCommand(const fusefs::FuseMountOptions& options, const std::string& log_level) {
+int RunFuseMountCommand(fusefs::FuseMountOptions options, const FuseQuotaFlags& quota,
+                        const std::string& log_level) {
   if (Status s = ConfigureLogging("text", log_level); !s.ok()) return Fail(s);
+  if (!quota.key.empty()) {
+    Result<nfs::NfsUrl> share = nfs::ParseNfsUrl(quota.share_url);
+    if (!share.ok()) return Fail(share.status().WithContext("--quota-share"));
+    if (!IsValidKey(quota.key))
+      return Fail(InvalidArgument("--quota-key \"" + quota.key + "\" is not a volume key"));
+    // The usage record is read over a connection of its own, made at the first poll, so an
+    // unreachable share delays no mount; the fusefs side keeps the last answer meanwhile. A poll
+    // that hangs only delays the next one (and the daemon's exit, by at most this timeout).
+    nfs::ClientOptions client;
+    client.call_timeout = client.connect_timeout = std::chrono::seconds(10);
+    auto reader = std::make_shared<UsageReader>(client);
+    options.over_quota = [reader, url = *share, key = quota.key]() -> Result<bool> {
+      Result<std::optional<UsageRecord>> usage = reader->ReadUsage(url, key);
+      if (!usage.ok()) return usage.status();
+      return usage->has_value() && OverQuota(**usage).has_value();
+    };
+    options.quota_poll = std::chrono::milliseconds(static_cast<int64_t>(quota.poll_s * 1000));
+    options.quota_name = quota.key;
+  }
   Status served = fusefs::RunFuseMount(options);
   if (!served.ok()) return Fail(served);
   return 0;
@@ -248,6 +284,11 @@ int Main(int argc, char** argv) {
   node->add_option("--probe-timeout", node_flags.probe_timeout_s,
                    "seconds a mount health check may take before the mount counts as unresponsive")
       ->capture_default_str();
+  node->add_option("--nfs-timeout", node_flags.nfs_timeout_s,
+                   "seconds one NFS call reading a volume's usage records may take, connecting "
+                   "included (NodeGetVolumeStats)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
 
   fusefs::FuseMountOptions fuse_options;
   std::string fuse_log_level = "info";
@@ -257,7 +298,38 @@ int Main(int argc, char** argv) {
   fuse_mount->add_option("--target", fuse_options.target, "directory to mount on")->required();
   fuse_mount->add_option("--fsname", fuse_options.fsname, "source shown in mountinfo (server:/path)");
   fuse_mount->add_flag("--read-only", fuse_options.read_only, "mount read-only");
+  FuseQuotaFlags fuse_quota;
+  CLI::Option* quota_share = fuse_mount->add_option(
+      "--quota-share", fuse_quota.share_url,
+      "refuse new data while the volume is over quota: nfs:// URL of the share root holding its "
+      "usage record (with --quota-key)");
+  CLI::Option* quota_key =
+      fuse_mount->add_option("--quota-key", fuse_quota.key, "the volume's key (with --quota-share)");
+  quota_share->needs(quota_key);
+  quota_key->needs(quota_share);
+  fuse_mount->add_option("--quota-poll", fuse_quota.poll_s, "seconds between two usage reads")
+      ->check(CLI::Range(0.05, 3600.0))
+      ->capture_default_str();
   fuse_mount->add_option("--log-level", fuse_log_level, "trace, debug, info, warn or error")
+      ->capture_default_str();
+
+  VolumesCommand volumes_command;
+  CLI::App* volumes = app.add_subcommand(
+      "volumes", "list a share's volumes, shared roots, orphans and trash (read-only; exit 2: share unreadable)");
+  volumes->add_option("--server", volumes_command.share.server, "NFS server")->required();
+  volumes->add_option("--share", volumes_command.share.share, "export path, e.g. /export/k8s")->required();
+  volumes->add_option("--port", volumes_command.share.port, "NFS port (0: the default)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  volumes->add_option("--nfs-version", volumes_command.share.nfs_version, "3 or 4")
+      ->check(CLI::IsMember({"3", "4"}))
+      ->capture_default_str();
+  volumes->add_option("--output", volumes_command.output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  volumes->add_option("--nfs-timeout", volumes_command.nfs_timeout_s,
+                      "seconds one NFS call may take, connecting included")
+      ->check(CLI::Range(1, 3600))
       ->capture_default_str();
 
   CLI::App* version = app.add_subcommand("version", "print the version");
@@ -267,7 +339,12 @@ int Main(int argc, char** argv) {
     std::printf("nfsprov %s\n", NFSPROV_VERSION);
     return 0;
   }
-  if (fuse_mount->parsed()) return RunFuseMountCommand(fuse_options, fuse_log_level);
+  if (fuse_mount->parsed()) return RunFuseMountCommand(fuse_options, fuse_quota, fuse_log_level);
+  if (volumes->parsed()) {
+    // stdout carries the report (JSON for scripts): anything the NFS layer logs goes to stderr.
+    if (Status s = ConfigureLogging("text", "warn"); !s.ok()) return Fail(s);
+    return RunVolumes(volumes_command, std::cout, std::cerr);
+  }
   if (node->parsed()) return RunNode(node_common, node_flags);
   return RunController(controller_common, controller_flags);
 }

@@ -1,5 +1,6 @@
 #include "provisioner/node.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <spdlog/spdlog.h>
@@ -9,6 +10,9 @@
 #include "mount/probe.h"
 #include "nfs/path.h"
 #include "provisioner/node_context.h"
+#include "provisioner/object_id.h"
+#include "provisioner/quota.h"
+#include "provisioner/volume_params.h"
 
 namespace nfsprov {
 namespace {
@@ -26,16 +30,93 @@ std::string Describe(const mount::MountEntry& entry) {
 
 bool Healthy(const mount::MountHealth& health) { return health.state == mount::MountState::kHealthy; }
 
+nfs::ClientOptions RecordClientOptions(const NodeOptions& options) {
+  nfs::ClientOptions client;
+  client.call_timeout = options.nfs_timeout;
+  client.connect_timeout = options.nfs_timeout;
+  return client;
+}
+
+// quotaEnforcement "readonly": the FUSE daemon polls the volume's usage record and refuses new
+// data while it is over quota (docs/fusefs.md). Only the filesystem itself can refuse writes to a
+// running pod (each container holds its own bind of the mount), so with the kernel mounter the
+// volume is only reported. Never a reason to fail the stage. Stage warns about what cannot be
+// enforced; Publish (re-staging a dead mount) says nothing more.
+void RequestQuotaEnforcement(const std::string& volume_id,
+                             const std::map<std::string, std::string>& context,
+                             std::string_view mounter, bool warn, mount::NfsMountSpec* spec) {
+  auto enforcement = context.find("quotaEnforcement");
+  if (enforcement == context.end()) return;
+  Result<QuotaEnforcement> mode = ParseQuotaEnforcement(enforcement->second);
+  if (!mode.ok() || *mode != QuotaEnforcement::kReadOnly) return;
+  Result<ObjectId> id = DecodeId(volume_id);
+  if (!id.ok() || id->kind != ObjectKind::kVolume) {
+    if (warn)
+      spdlog::warn("volume {}: quotaEnforcement readonly needs a volume made by the controller "
+                   "(it has no usage record); its quota is not enforced", volume_id);
+    return;
+  }
+  if (mounter != "fuse") {
+    if (warn)
+      spdlog::warn("volume {}: quotaEnforcement readonly needs the fuse mounter (--mounter fuse); "
+                   "with the {} mounter its quota is only reported", volume_id, mounter);
+    return;
+  }
+  spec->quota_share_url = id->share.Url().ToLibnfsUrl();
+  spec->quota_key = id->key;
+}
+
 }  // namespace
 
+NodeVolumeStats StatsFromFs(const struct statvfs& fs) {
+  NodeVolumeStats stats;
+  const auto block = static_cast<int64_t>(fs.f_frsize);
+  stats.bytes_total = static_cast<int64_t>(fs.f_blocks) * block;
+  stats.bytes_available = static_cast<int64_t>(fs.f_bavail) * block;
+  stats.bytes_used = static_cast<int64_t>(fs.f_blocks - fs.f_bfree) * block;
+  stats.inodes_total = static_cast<int64_t>(fs.f_files);
+  stats.inodes_free = static_cast<int64_t>(fs.f_ffree);
+  stats.inodes_used = stats.inodes_total - stats.inodes_free;
+  return stats;
+}
+
+std::optional<NodeVolumeStats> StatsFromRecords(const VolumeRecords& records,
+                                                const struct statvfs& fs) {
+  const int64_t capacity = records.volume.has_value() ? records.volume->capacity_bytes : 0;
+  if (capacity <= 0 && !records.usage.has_value()) return std::nullopt;
+  // A volume without any quota may fill the export: its total and available stay the export's.
+  NodeVolumeStats stats = StatsFromFs(fs);
+  const UsageRecord* usage = records.usage.has_value() ? &*records.usage : nullptr;
+  const int64_t quota = usage != nullptr && usage->quota_bytes > 0 ? usage->quota_bytes : capacity;
+  stats.bytes_used = usage != nullptr ? usage->used_bytes : 0;  // not scanned yet: new, empty
+  if (quota > 0) {
+    stats.bytes_total = quota;
+    stats.bytes_available = std::max<int64_t>(0, quota - stats.bytes_used);
+  }
+  // Inodes have no quota: what the volume holds, and what the export can still hold.
+  stats.inodes_used = usage != nullptr ? usage->used_inodes : 0;
+  stats.inodes_free = static_cast<int64_t>(fs.f_ffree);
+  stats.inodes_total = stats.inodes_used + stats.inodes_free;
+  if (usage != nullptr) {
+    std::optional<std::string> over =
+        records.volume.has_value() ? QuotaCondition(*records.volume, *usage) : OverQuota(*usage);
+    if (over) {
+      stats.abnormal = true;
+      stats.message = *over;
+    }
+  }
+  return stats;
+}
+
 Node::Node(NodeOptions options, std::unique_ptr<mount::Mounter> mounter)
-    : options_(options), mounter_(std::move(mounter)) {}
+    : options_(options), mounter_(std::move(mounter)), usage_(RecordClientOptions(options)) {}
 
 Status Node::Stage(const StageArgs& args) {
   NFSPROV_RETURN_IF_ERROR(CheckAbsolute("staging_target_path", args.staging_path));
   Result<mount::NfsMountSpec> spec = MountSpecFromContext(args.context);
   if (!spec.ok()) return spec.status();
   spec->read_only = spec->read_only || args.read_only;
+  RequestQuotaEnforcement(args.volume_id, args.context, mounter_->name(), /*warn=*/true, &*spec);
   KeyedMutex::Lock lock = volume_locks_.Acquire(args.volume_id);
   Result<std::optional<mount::MountEntry>> found = mount::FindMountAt(args.staging_path);
   if (!found.ok()) return found.status();
@@ -93,6 +174,8 @@ Status Node::Publish(const PublishArgs& args) {
   // it was staged with (its read-only state included).
   mount::NfsMountSpec staged_spec = *spec;
   staged_spec.read_only = (*found_staged)->read_only;
+  RequestQuotaEnforcement(args.volume_id, args.context, mounter_->name(), /*warn=*/false,
+                          &staged_spec);
   Result<mount::MountEntry> staged = StageLocked(staged_spec, args.staging_path, *found_staged);
   if (!staged.ok()) return staged.status();
 
@@ -130,23 +213,20 @@ Result<NodeVolumeStats> Node::Stats(const std::string& volume_id, const std::str
   if (!found.ok()) return found.status();
   if (!found->has_value())
     return NotFound("volume " + volume_id + " is not mounted at " + volume_path);
-  NodeVolumeStats stats;
   mount::MountHealth health = mount::ProbeMount(volume_path, options_.probe_timeout);
   if (!Healthy(health)) {
+    NodeVolumeStats stats;
+    stats.has_usage = false;
     stats.abnormal = true;
     stats.message = "mount of " + (*found)->source + " at " + volume_path + " is not usable: " +
                     health.message;
     return stats;
   }
-  const struct statvfs& fs = health.fs;  // read by the probe: no second call into the mount
-  const auto block = static_cast<int64_t>(fs.f_frsize);
-  stats.bytes_total = static_cast<int64_t>(fs.f_blocks) * block;
-  stats.bytes_available = static_cast<int64_t>(fs.f_bavail) * block;
-  stats.bytes_used = static_cast<int64_t>(fs.f_blocks - fs.f_bfree) * block;
-  stats.inodes_total = static_cast<int64_t>(fs.f_files);
-  stats.inodes_free = static_cast<int64_t>(fs.f_ffree);
-  stats.inodes_used = stats.inodes_total - stats.inodes_free;
-  return stats;
+  // health.fs was read by the probe: no second call into the mount.
+  if (std::optional<VolumeRecords> records = usage_.ReadForVolume(volume_id)) {
+    if (std::optional<NodeVolumeStats> own = StatsFromRecords(*records, health.fs)) return *own;
+  }
+  return StatsFromFs(health.fs);
 }
 
 }  // namespace nfsprov

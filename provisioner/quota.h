@@ -11,5 +11,8 @@ namespace nfsprov {
 
 // "over quota: used 1.5 GiB of 1 GiB" when the measured usage exceeds a quota (quota 0: none).
 std::optional<std::string> OverQuota(const UsageRecord& usage);
+// What ControllerGetVolume and NodeGetVolumeStats report for `volume`: OverQuota, unless its
+// class has quotaEnforcement: none (no condition at all).
+std::optional<std::string> QuotaCondition(const VolumeRecord& volume, const UsageRecord& usage);
 
 }  // namespace nfsprov

@@ -65,6 +65,26 @@ TEST(FuseMountCommandTest, ExactCommandLines) {
                           "/t", "--fsname", "h:/export/vols/pvc-1", "--read-only"));
 }
 
+TEST(FuseMountCommandTest, QuotaEnforcementFlags) {
+  FuseMounter m("/bin/nfsprov", "/logs");
+  NfsMountSpec spec = Spec("10.0.0.5", "4", 0, true);
+  spec.quota_share_url = "nfs://10.0.0.5/export?version=4";
+  spec.quota_key = "abcdefghijklmnopqrstuvwxyz";
+  EXPECT_THAT(*m.FuseMountCommand(spec, "/t"),
+              ElementsAre("/bin/nfsprov", "fuse-mount", "--url",
+                          "nfs://10.0.0.5/export/vols/pvc-1?version=4", "--target", "/t",
+                          "--fsname", "10.0.0.5:/export/vols/pvc-1", "--read-only",
+                          "--quota-share", "nfs://10.0.0.5/export?version=4", "--quota-key",
+                          "abcdefghijklmnopqrstuvwxyz"));
+  // One without the other would make the daemon refuse its command line: caught here, clearly.
+  NfsMountSpec half = Spec("h");
+  half.quota_key = "abcdefghijklmnopqrstuvwxyz";
+  EXPECT_EQ(m.FuseMountCommand(half, "/t").status().code(), StatusCode::kInvalidArgument);
+  half = Spec("h");
+  half.quota_share_url = "nfs://h/export?version=4";
+  EXPECT_EQ(m.FuseMountCommand(half, "/t").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(FuseMountCommandTest, EveryUrlParses) {
   FuseMounter m("/bin/nfsprov", "/logs");
   for (const NfsMountSpec& spec :
