@@ -327,14 +327,14 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   if (!limit.ok()) return limit.status();
   const std::optional<CapacityLedger::Entry> previous = (*ledger)->Find(key);
   NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(key, {*capacity, params.shared_root}, *limit));
-  Result<Volume> made = Status();
-  if (!params.shared_root.empty()) {
-    std::unique_lock layout(*share->layout_lock);
-    made = CreateShared(args, params, key, id, *capacity, *share);
-  } else {
+  Result<Volume> made = [&]() -> Result<Volume> {
+    if (!params.shared_root.empty()) {
+      std::unique_lock layout(*share->layout_lock);
+      return CreateShared(args, params, key, id, *capacity, *share);
+    }
     std::shared_lock layout(*share->layout_lock);
-    made = CreateExclusive(args, params, key, id, *capacity, *share);
-  }
+    return CreateExclusive(args, params, key, id, *capacity, *share);
+  }();
   (*ledger)->Restore(key, made.ok() ? std::optional<CapacityLedger::Entry>(
                                           {made->record.capacity_bytes, made->record.shared_root})
                                     : previous);

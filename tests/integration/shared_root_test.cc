@@ -210,7 +210,7 @@ TEST_F(SharedRootTest, VolumesNeverNest) {
 TEST_F(SharedRootTest, RacingCreatesAtAPathAndInsideItNeverBothSucceed) {
   for (int round = 0; round < 20; ++round) {
     const std::string outer = "race" + std::to_string(round);
-    Result<Volume> inner_made = Status(), outer_made = Status();
+    Result<Volume> inner_made = Internal("not run"), outer_made = Internal("not run");
     std::thread inner([&] { inner_made = controller_->CreateVolume(Args("pv-in-" + outer, {{"subDir", outer + "/in"}})); });
     std::thread whole([&] {
       outer_made = round % 2 == 0 ? controller_->CreateVolume(Args("pv-" + outer, {{"subDir", outer}}))
