@@ -101,9 +101,10 @@ Status ForeignDirectory(const VolumeParams& params, const std::string& name) {
                        "; delete or rename it, or use a static volume to adopt it");
 }
 
-// Creates every missing parent directory of `path` (relative) with mode 0755.
-Status MakeParents(nfs::Client& client, const std::string& path) {
-  std::size_t slash = 0;
+// Creates every missing parent directory of `path` (relative) with mode 0755, from the first
+// '/' at or after `from` (a prefix known to exist can be skipped).
+Status MakeParents(nfs::Client& client, const std::string& path, std::size_t from = 0) {
+  std::size_t slash = from;
   while ((slash = path.find('/', slash)) != std::string::npos) {
     std::string parent = "/" + path.substr(0, slash);
     Status s = client.Mkdir(parent, 0755);
@@ -178,16 +179,14 @@ Status CheckNotInsideVolume(MetadataStore& store, const std::string& path) {
 // Before a shared root adopts an existing directory: no volume may lie inside it (it would be
 // shared, and deleted with the root). Reads every volume record of the share.
 Status CheckNoVolumeInside(MetadataStore& store, const std::string& root) {
-  Result<std::vector<std::string>> keys = store.ListVolumeKeys();
-  if (!keys.ok()) return keys.status();
-  for (const std::string& key : *keys) {
-    Result<std::optional<VolumeRecord>> record = store.GetVolume(key);
-    if (!record.ok()) return record.status();
-    if (!record->has_value() || (**record).shared_root == root) continue;
-    const std::string& inside = (**record).layout == "shared" ? (**record).shared_root : (**record).path;
+  Result<std::vector<VolumeRecord>> records = store.ListVolumes();
+  if (!records.ok()) return records.status();
+  for (const VolumeRecord& record : *records) {
+    if (record.shared_root == root) continue;
+    const std::string& inside = record.layout == "shared" ? record.shared_root : record.path;
     if (inside == root || inside.starts_with(root + "/"))
       return FailedPrecondition("shared root " + root + " would contain " + inside + ", the directory of " +
-                                ((**record).layout == "shared" ? "another shared root" : "volume " + (**record).name) +
+                                (record.layout == "shared" ? "another shared root" : "volume " + record.name) +
                                 "; volumes cannot nest");
   }
   return Status();
@@ -513,12 +512,14 @@ Status Controller::BindSharedRoot(ShareHandle& share, const VolumeParams& params
     CrashPoint("create-shared:claimed");
   }
   // Made with the class's mode and owner when missing; an existing directory is left as it is.
-  for (const std::string& path : {root, params.path}) {
-    NFSPROV_RETURN_IF_ERROR(MakeParents(client, path));
+  auto make = [&](const std::string& path, std::size_t parents_from) {
+    NFSPROV_RETURN_IF_ERROR(MakeParents(client, path, parents_from));
     Status made = client.Mkdir(MetadataStore::VolumeDir(path), mode, params.uid, params.gid);
-    if (!made.ok() && made.code() != StatusCode::kAlreadyExists) return made;
-  }
-  return Status();
+    return made.code() == StatusCode::kAlreadyExists ? Status() : made;
+  };
+  NFSPROV_RETURN_IF_ERROR(make(root, 0));
+  // subDir: only what lies below the root, which exists now.
+  return params.path == root ? Status() : make(params.path, root.size() + 1);
 }
 
 // Reference dropped first, record deleted last, so a reference always has a record. The last
@@ -721,14 +722,10 @@ Result<CapacityLedger*> Controller::Ledger(ShareHandle& share) {
   if (ledger.loaded()) return &ledger;
   KeyedMutex::Lock lock = locks_.Acquire("ledger|" + share.share.Key());
   if (ledger.loaded()) return &ledger;
-  Result<std::vector<std::string>> keys = share.store->ListVolumeKeys();
-  if (!keys.ok()) return keys.status();
+  Result<std::vector<VolumeRecord>> records = share.store->ListVolumes();
+  if (!records.ok()) return records.status();
   std::map<std::string, CapacityLedger::Entry> entries;
-  for (const std::string& key : *keys) {
-    Result<std::optional<VolumeRecord>> record = share.store->GetVolume(key);
-    if (!record.ok()) return record.status();
-    if (record->has_value()) entries[key] = {(**record).capacity_bytes, (**record).shared_root};
-  }
+  for (const VolumeRecord& record : *records) entries[record.key] = {record.capacity_bytes, record.shared_root};
   ledger.Load(std::move(entries));
   return &ledger;
 }

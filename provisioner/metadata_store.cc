@@ -44,7 +44,7 @@ Status CheckKey(std::string_view key) {
 
 // A claim names a volume key or kSharedRootOwner.
 Status CheckOwner(std::string_view owner) {
-  return owner == kSharedRootOwner ? Status() : CheckKey(owner);
+  return MetadataStore::IsClaimOwner(owner) ? Status() : CheckKey(owner);
 }
 
 // "/.nfsprov/<sub>/<key><suffix>" for a valid key.
@@ -316,7 +316,7 @@ Result<std::vector<std::string>> ListKeys(nfs::Client& client, std::string_view 
 // The key a claim symlink names; anything else there is a corrupt claim, never ignored.
 Result<std::string> ReadClaim(nfs::Client& client, const std::string& link) {
   Result<std::string> owner = client.Readlink(link);
-  if (owner.ok() && !CheckOwner(*owner).ok()) {
+  if (owner.ok() && !MetadataStore::IsClaimOwner(*owner)) {
     return Internal("claim " + link + " points to " + nfs::QuoteForMessage(*owner) +
                     ", which is neither a volume key nor " + std::string(kSharedRootOwner));
   }
@@ -358,6 +358,12 @@ std::string MetadataStore::ClaimPath(const std::string& relative_path) {
 }
 
 std::string MetadataStore::TrashDir() { return AreaDir(kTrash); }
+std::string MetadataStore::ClaimsDir() { return AreaDir(kClaims); }
+std::string MetadataStore::RootsDir() { return AreaDir(kRoots); }
+
+bool MetadataStore::IsClaimOwner(std::string_view owner) {
+  return owner == kSharedRootOwner || IsValidKey(owner);
+}
 
 std::string MetadataStore::ArchivePath(const std::string& relative_path, const std::string& key) {
   if (!ValidateVolumePath(relative_path).ok() || !IsValidKey(key)) return "";
@@ -379,6 +385,18 @@ Status MetadataStore::DeleteVolume(const std::string& key) {
 
 Result<std::vector<std::string>> MetadataStore::ListVolumeKeys() {
   return ListKeys(*client_, kVolumes);
+}
+
+Result<std::vector<VolumeRecord>> MetadataStore::ListVolumes() {
+  Result<std::vector<std::string>> keys = ListVolumeKeys();
+  if (!keys.ok()) return keys.status();
+  std::vector<VolumeRecord> records;
+  for (const std::string& key : *keys) {
+    Result<std::optional<VolumeRecord>> record = GetVolume(key);
+    if (!record.ok()) return record.status();
+    if (record->has_value()) records.push_back(std::move(**record));
+  }
+  return records;
 }
 
 Result<std::optional<SnapshotRecord>> MetadataStore::GetSnapshot(const std::string& key) {
@@ -562,6 +580,12 @@ std::string EffectiveOnDelete(const VolumeRecord& record) {
   auto it = record.parameters.find("onDelete");
   if (it != record.parameters.end()) return it->second;
   return std::string(OnDeleteName(record.layout == "shared" ? OnDelete::kRetain : OnDelete::kDelete));
+}
+
+std::string EffectiveQuotaEnforcement(const VolumeRecord& record) {
+  auto it = record.parameters.find("quotaEnforcement");
+  if (it != record.parameters.end()) return it->second;
+  return std::string(QuotaEnforcementName(VolumeParams{}.quota_enforcement));
 }
 
 std::string ToJson(const VolumeRecord& record) { return Serialize(Encode(record)); }

@@ -59,9 +59,10 @@ struct VolumeRecord {
   bool operator==(const VolumeRecord&) const = default;
 };
 
-// The onDelete that applies to a volume: its parameter, else delete, or retain for a shared root
-// (docs/storageclass.md).
+// What applies to a volume whose class did not set the parameter, as ParseVolumeParams decides:
+// onDelete delete, or retain for a shared root (docs/storageclass.md); quotaEnforcement report.
 std::string EffectiveOnDelete(const VolumeRecord& record);
+std::string EffectiveQuotaEnforcement(const VolumeRecord& record);
 
 struct SnapshotRecord {
   std::string name;
@@ -109,6 +110,8 @@ class MetadataStore {
   static std::string ClaimPath(const std::string& relative_path);  // the claim of a volume directory
   static std::string SnapshotDataDir(const std::string& key);
   static std::string TrashDir();
+  static std::string ClaimsDir();  // claims/: one symlink per claimed directory
+  static std::string RootsDir();   // roots/: a references directory and a teardown mark per root
   static std::string ArchivePath(const std::string& relative_path, const std::string& key);
 
   // std::nullopt when there is no record.
@@ -117,6 +120,9 @@ class MetadataStore {
   Status DeleteVolume(const std::string& key);  // missing: OK
   // Keys of all volume records, sorted: the order ListVolumes pages through.
   Result<std::vector<std::string>> ListVolumeKeys();
+  // Every volume record, in key order (one READDIR, then one READLINK each). A record deleted
+  // since the listing is skipped; one that cannot be parsed fails the call.
+  Result<std::vector<VolumeRecord>> ListVolumes();
 
   Result<std::optional<SnapshotRecord>> GetSnapshot(const std::string& key);
   Status PutSnapshot(const SnapshotRecord& record);
@@ -155,6 +161,8 @@ class MetadataStore {
   // Check and unlink are two calls: callers serialise operations on one volume (a concurrent
   // Release by the same key could otherwise remove a claim made in between by another volume).
   Status Release(const std::string& path, const std::string& key);
+  // Whether `owner` can stand in a claim: a volume key or kSharedRootOwner.
+  static bool IsClaimOwner(std::string_view owner);
   // The owner of `path`'s claim (a volume key or kSharedRootOwner); nullopt when unclaimed.
   Result<std::optional<std::string>> ClaimOwner(const std::string& path);
 

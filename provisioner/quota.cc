@@ -11,9 +11,7 @@ std::optional<std::string> OverQuota(const UsageRecord& usage) {
 }
 
 std::optional<std::string> QuotaCondition(const VolumeRecord& volume, const UsageRecord& usage) {
-  auto enforcement = volume.parameters.find("quotaEnforcement");
-  if (enforcement != volume.parameters.end() && enforcement->second == QuotaEnforcementName(QuotaEnforcement::kNone))
-    return std::nullopt;
+  if (EffectiveQuotaEnforcement(volume) == QuotaEnforcementName(QuotaEnforcement::kNone)) return std::nullopt;
   return OverQuota(usage);
 }
 

@@ -126,21 +126,19 @@ void UsageScanner::Work() {
 // time across listings, new ones are due now, vanished ones are dropped.
 void UsageScanner::RefreshListing() {
   std::map<std::string, Directory> listed;
-  Status status;
-  Result<std::vector<std::string>> keys = store_->ListVolumeKeys();
-  if (!keys.ok()) status = keys.status();
-  for (std::size_t i = 0; status.ok() && i < keys->size(); ++i) {
-    Result<std::optional<VolumeRecord>> record = store_->GetVolume((*keys)[i]);
-    if (!record.ok()) {
-      status = record.status();
-    } else if (record->has_value() && (**record).state == VolumeState::kReady) {
-      const VolumeRecord& r = **record;
+  Result<std::vector<VolumeRecord>> records = store_->ListVolumes();
+  Status status = records.status();
+  if (status.ok()) {
+    std::vector<std::string> keys;  // sorted: ListVolumes is in key order
+    for (const VolumeRecord& r : *records) {
+      keys.push_back(r.key);
+      if (r.state != VolumeState::kReady) continue;
       Directory& dir = listed[DirectoryOf(r)];
       dir.volumes.push_back(r);
       dir.quota_bytes = std::max(dir.quota_bytes, r.capacity_bytes);
     }
+    status = DropOrphanUsage(keys);
   }
-  if (status.ok()) status = DropOrphanUsage(*keys);
   std::lock_guard lock(mu_);
   listing_due_ = Clock::now() + (status.ok() ? options_.interval : options_.retry_after);
   if (!status.ok()) {

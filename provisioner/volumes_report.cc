@@ -19,9 +19,6 @@ namespace {
 
 using ordered_json = nlohmann::ordered_json;
 
-// The driver's area as metadata_store.h lays it out; the store has no listing calls for these.
-std::string AreaDir(std::string_view sub) { return "/" + std::string(kMetadataDir) + "/" + std::string(sub); }
-
 // A directory that is missing has nothing in it: a share nothing was ever created on has no
 // .nfsprov, and a root whose last reference went has no refs directory.
 Result<std::vector<nfs::DirEntry>> ListIfPresent(nfs::Client& client, const std::string& dir) {
@@ -117,14 +114,6 @@ std::vector<Orphan> FindOrphans(const ShareListing& listing) {
   return orphans;
 }
 
-// The same defaults as ParseVolumeParams: a shared root keeps its data unless told otherwise.
-
-std::string EffectiveQuotaEnforcement(const VolumeRecord& record) {
-  auto it = record.parameters.find("quotaEnforcement");
-  if (it != record.parameters.end()) return it->second;
-  return std::string(QuotaEnforcementName(VolumeParams{}.quota_enforcement));
-}
-
 Result<VolumesReport> ReadVolumesReport(std::shared_ptr<nfs::Client> client_ptr, const ShareRef& share,
                                         int64_t now_unix_ms) {
   nfs::Client& client = *client_ptr;
@@ -185,17 +174,17 @@ Result<VolumesReport> ReadVolumesReport(std::shared_ptr<nfs::Client> client_ptr,
   if (!usage_keys.ok()) return usage_keys.status();
   listing.usage_keys = *usage_keys;
 
-  Result<std::vector<nfs::DirEntry>> claims = ListIfPresent(client, AreaDir("claims"));
+  Result<std::vector<nfs::DirEntry>> claims = ListIfPresent(client, MetadataStore::ClaimsDir());
   if (!claims.ok()) return claims.status();
   for (const nfs::DirEntry& entry : *claims) {
     if (entry.attr.type != nfs::FileType::kSymlink) {  // READLINK would fail, and end the report
       report.problems.push_back({"claim", entry.name, "not a symlink, so it is no claim"});
       continue;
     }
-    Result<std::string> owner = client.Readlink(AreaDir("claims") + "/" + entry.name);
+    Result<std::string> owner = client.Readlink(MetadataStore::ClaimsDir() + "/" + entry.name);
     if (owner.status().code() == StatusCode::kNotFound) continue;  // released since the listing
     if (!owner.ok()) return owner.status();
-    if (*owner != kSharedRootOwner && !IsValidKey(*owner)) {
+    if (!MetadataStore::IsClaimOwner(*owner)) {
       report.problems.push_back({"claim", entry.name,
                                  "claim points to " + nfs::QuoteForMessage(*owner) +
                                      ", which is neither a volume key nor " + std::string(kSharedRootOwner)});
@@ -206,11 +195,11 @@ Result<VolumesReport> ReadVolumesReport(std::shared_ptr<nfs::Client> client_ptr,
 
   // Entries of .nfsprov/roots are refs directories named by the root's path key, and teardown
   // marks beside them (symlinks), which are shown per root above.
-  Result<std::vector<nfs::DirEntry>> ref_dirs = ListIfPresent(client, AreaDir("roots"));
+  Result<std::vector<nfs::DirEntry>> ref_dirs = ListIfPresent(client, MetadataStore::RootsDir());
   if (!ref_dirs.ok()) return ref_dirs.status();
   for (const nfs::DirEntry& dir : *ref_dirs) {
     if (dir.attr.type != nfs::FileType::kDirectory) continue;
-    Result<std::vector<nfs::DirEntry>> refs = ListIfPresent(client, AreaDir("roots") + "/" + dir.name);
+    Result<std::vector<nfs::DirEntry>> refs = ListIfPresent(client, MetadataStore::RootsDir() + "/" + dir.name);
     if (!refs.ok()) return refs.status();
     std::vector<std::string>& referencing = listing.root_refs[dir.name];
     for (const nfs::DirEntry& ref : *refs) referencing.push_back(ref.name);

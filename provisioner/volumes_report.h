@@ -96,10 +96,6 @@ struct VolumesReport {
   std::vector<Problem> problems;
 };
 
-// The quotaEnforcement a record without the parameter gets (docs/quota.md); EffectiveOnDelete is
-// metadata_store.h's.
-std::string EffectiveQuotaEnforcement(const VolumeRecord& record);
-
 Result<VolumesReport> ReadVolumesReport(std::shared_ptr<nfs::Client> client, const ShareRef& share,
                                         int64_t now_unix_ms);
 

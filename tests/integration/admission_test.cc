@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "provisioner/controller.h"
-#include "tests/support/ganesha_server.h"
+#include "tests/integration/share_test.h"
 
 namespace nfsprov {
 namespace {
@@ -35,12 +35,11 @@ class RecordingBackend : public QuotaBackend {
   bool fail = false;
 };
 
-class AdmissionTest : public ::testing::Test {
+class AdmissionTest : public ShareTest {
  protected:
   void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
+    ShareTest::SetUp();
+    if (HasFatalFailure()) return;
     NewController();
   }
 
@@ -50,14 +49,10 @@ class AdmissionTest : public ::testing::Test {
     controller_ = std::make_unique<Controller>(options);
   }
 
-  CreateVolumeArgs Args(const std::string& name, int64_t bytes, std::map<std::string, std::string> extra = {}) {
-    CreateVolumeArgs args;
-    args.name = name;
-    args.capacity.required_bytes = bytes;
-    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"},
-                       {"port", std::to_string(server_->port())}, {"capacity", "10Gi"}};
-    for (auto& [k, v] : extra) args.parameters[k] = v;
-    return args;
+  // A class whose share may provision 10 GiB, unless `extra` says otherwise.
+  CreateVolumeArgs Args(const std::string& name, int64_t bytes, std::map<std::string, std::string> extra = {}) const {
+    extra.emplace("capacity", "10Gi");
+    return ShareTest::Args(name, bytes, extra);
   }
 
   int64_t Available(std::map<std::string, std::string> extra = {}) {
@@ -67,7 +62,6 @@ class AdmissionTest : public ::testing::Test {
   }
 
   std::shared_ptr<RecordingBackend> backend_ = std::make_shared<RecordingBackend>();
-  std::unique_ptr<testing::GaneshaServer> server_;
   std::unique_ptr<Controller> controller_;
 };
 

@@ -13,31 +13,19 @@
 #include "nfs/tree.h"
 #include "provisioner/controller.h"
 #include "provisioner/object_id.h"
-#include "tests/support/ganesha_server.h"
+#include "tests/integration/share_test.h"
 
 namespace nfsprov {
 namespace {
 
 namespace fs = std::filesystem;
 
-class ControllerResumeTest : public ::testing::Test {
+class ControllerResumeTest : public ShareTest {
  protected:
   void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    share_.server = "127.0.0.1";
-    share_.share = "/export";
-    share_.port = server_->port();
+    ShareTest::SetUp();
+    if (HasFatalFailure()) return;
     controller_ = std::make_unique<Controller>(ControllerOptions{});
-  }
-
-  CreateVolumeArgs Args(const std::string& name) const {
-    CreateVolumeArgs args;
-    args.name = name;
-    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"},
-                       {"port", std::to_string(server_->port())}};
-    return args;
   }
 
   // What a controller that crashed right after claiming the directory leaves behind.
@@ -85,10 +73,6 @@ class ControllerResumeTest : public ::testing::Test {
     return record.ok() ? *record : std::nullopt;
   }
 
-  std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
-
-  std::unique_ptr<testing::GaneshaServer> server_;
-  ShareRef share_;
   std::unique_ptr<Controller> controller_;
 };
 

@@ -13,13 +13,12 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "provisioner/object_id.h"
 #include "provisioner/reaper.h"
 #include "tests/support/delay_proxy.h"
 #include "tests/support/ganesha_server.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/local_tree.h"
 
 namespace nfsprov {
@@ -424,32 +423,6 @@ TEST_F(MetadataStoreTest, InvalidKeysAndPathsAreRejectedBeforeTheServer) {
 
 // --- Reaper -------------------------------------------------------------------------------
 
-// Captures what spdlog's default logger writes while it lives.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_pattern("%v");
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-
-  // Lines that contain every one of `parts`.
-  int Count(std::initializer_list<std::string_view> parts) const {
-    int n = 0;
-    for (const std::string& line : sink_->last_formatted()) {
-      n += std::all_of(parts.begin(), parts.end(),
-                       [&](std::string_view p) { return line.find(p) != std::string::npos; });
-    }
-    return n;
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
-      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
 class ReaperTest : public MetadataStoreTest {
  protected:
   // A tree of nested directories and files in the trash, made on the export's local directory.
@@ -473,7 +446,7 @@ TEST_F(ReaperTest, RemovesEveryTrashEntryAndCountsThem) {
   ASSERT_OK(store_->EnsureLayout());
   for (const char* name : {"a", "b", "c"}) ASSERT_GT(Trash(server_->export_dir(), name).dirs, 1u);
 
-  LogCapture log;
+  testing::LogCapture log;
   Reaper reaper(client_, 60s);
   EXPECT_EQ(reaper.reaped(), 0u);
   reaper.Start();
@@ -568,7 +541,7 @@ TEST_F(ReaperTest, AnEntryThatCannotBeRemovedIsRetriedAndLoggedOnce) {
   ASSERT_EQ(chmod((base + "/.nfsprov/trash/open").c_str(), 0777), 0);
   WriteLocal(base + "/.nfsprov/trash/open/file", "x");
 
-  LogCapture log;
+  testing::LogCapture log;
   auto squashed = Connect(server_->SquashedUrl());
   ASSERT_NE(squashed, nullptr);
   Reaper reaper(squashed, 30ms);

@@ -20,8 +20,6 @@
 #include <thread>
 
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include "csi/node_service.h"
 #include "mount/fuse_mounter.h"
@@ -30,6 +28,7 @@
 #include "provisioner/node.h"
 #include "provisioner/object_id.h"
 #include "tests/support/ganesha_server.h"
+#include "tests/support/log_capture.h"
 
 namespace nfsprov {
 namespace {
@@ -47,42 +46,6 @@ extern "C" char** environ;
     Status assert_ok_status_ = (expr);                                    \
     ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_.ToString(); \
   } while (0)
-
-// Captures what spdlog's default logger writes while it lives.
-class LogCapture {
- public:
-  LogCapture() : previous_(spdlog::default_logger()) {
-    auto logger = std::make_shared<spdlog::logger>("capture", sink_);
-    logger->set_pattern("%v");
-    spdlog::set_default_logger(logger);
-  }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
-
-  int Count(std::string_view part) const {
-    std::vector<std::string> lines = sink_->last_formatted();
-    return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& line) {
-      return line.find(part) != std::string::npos;
-    }));
-  }
-
- private:
-  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
-      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-  std::shared_ptr<spdlog::logger> previous_;
-};
-
-// A loopback TCP port nothing listens on (bound, then released).
-int ClosedPort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  close(s);
-  return ntohs(a.sin_port);
-}
 
 // Waits up to `timeout` for `done`; true if it happened.
 bool Eventually(const std::function<bool()>& done, std::chrono::milliseconds timeout = 10s) {
@@ -233,7 +196,7 @@ TEST_F(NodeQuotaTest, StaticVolumeAndUnreachableShareReportTheMount) {
   PutUsage("pvc-b", kGiB, 3 * kGiB / 2, 5);  // would be abnormal if it were read
   const std::string static_path = Stage("legacy-data", "pvc-b");
   // An ID whose share does not answer: the records cannot be read, the call must not fail.
-  const std::string lost_id = VolumeId("pvc-b", ClosedPort());
+  const std::string lost_id = VolumeId("pvc-b", *testing::PickFreePort());
   const std::string lost_path = Stage(lost_id, "pvc-b");
 
   struct statvfs vfs;
@@ -247,14 +210,14 @@ TEST_F(NodeQuotaTest, StaticVolumeAndUnreachableShareReportTheMount) {
   EXPECT_EQ(s->inodes_total, static_cast<int64_t>(vfs.f_files));
   EXPECT_FALSE(s->abnormal) << s->message;
 
-  LogCapture logs;
+  testing::LogCapture logs;
   for (int i = 0; i < 2; ++i) {
     s = node_->Stats(lost_id, lost_path);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     EXPECT_EQ(s->bytes_total, export_total);
     EXPECT_FALSE(s->abnormal) << s->message;
   }
-  EXPECT_EQ(logs.Count("cannot be read"), 1) << "one warning per distinct error, not per call";
+  EXPECT_EQ(logs.Count({"cannot be read"}), 1) << "one warning per distinct error, not per call";
 }
 
 TEST_F(NodeQuotaTest, AHungShareCostsOneTimeoutPerRetryPeriod) {

@@ -15,7 +15,7 @@
 
 #include "provisioner/controller.h"
 #include "provisioner/object_id.h"
-#include "tests/support/ganesha_server.h"
+#include "tests/integration/share_test.h"
 
 namespace nfsprov {
 namespace {
@@ -23,25 +23,16 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-class SharedRootTest : public ::testing::Test {
+class SharedRootTest : public ShareTest {
  protected:
   void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    share_.server = "127.0.0.1";
-    share_.share = "/export";
-    share_.port = server_->port();
+    ShareTest::SetUp();
+    if (HasFatalFailure()) return;
     controller_ = std::make_unique<Controller>(ControllerOptions{});
   }
 
-  CreateVolumeArgs Args(const std::string& name, std::map<std::string, std::string> extra) const {
-    CreateVolumeArgs args;
-    args.name = name;
-    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"},
-                       {"port", std::to_string(server_->port())}};
-    for (auto& [k, v] : extra) args.parameters[k] = v;
-    return args;
+  CreateVolumeArgs Args(const std::string& name, const std::map<std::string, std::string>& extra) const {
+    return ShareTest::Args(name, 0, extra);
   }
 
   Volume MustCreate(const CreateVolumeArgs& args) {
@@ -83,10 +74,6 @@ class SharedRootTest : public ::testing::Test {
     return tree;
   }
 
-  std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
-
-  std::unique_ptr<testing::GaneshaServer> server_;
-  ShareRef share_;
   std::unique_ptr<Controller> controller_;
   ShareHandle store_handle_;
 };

@@ -11,7 +11,7 @@
 #include "provisioner/controller.h"
 #include "provisioner/object_id.h"
 #include "tests/support/delay_proxy.h"
-#include "tests/support/ganesha_server.h"
+#include "tests/integration/share_test.h"
 #include "tests/support/local_tree.h"
 
 namespace nfsprov {
@@ -20,16 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int64_t kMi = int64_t{1} << 20;
 
-class UsageScannerTest : public ::testing::Test {
+class UsageScannerTest : public ShareTest {
  protected:
-  void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-    share_.server = "127.0.0.1";
-    share_.share = "/export";
-    share_.port = server_->port();
-  }
 
   // A controller whose scanner measures every volume each `interval`, `max_in_flight` requests
   // per scan, through `port` (the server's by default).
@@ -47,11 +39,7 @@ class UsageScannerTest : public ::testing::Test {
   }
 
   Volume Create(const std::string& name, int64_t bytes, std::map<std::string, std::string> extra = {}) {
-    CreateVolumeArgs args;
-    args.name = name;
-    args.capacity.required_bytes = bytes;
-    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"}, {"port", std::to_string(server_->port())}};
-    for (auto& [k, v] : extra) args.parameters[k] = v;
+    CreateVolumeArgs args = Args(name, bytes, extra);
     auto volume = controller_->CreateVolume(args);
     EXPECT_TRUE(volume.ok()) << name << ": " << volume.status().ToString();
     return volume.ok() ? *volume : Volume{};
@@ -78,7 +66,7 @@ class UsageScannerTest : public ::testing::Test {
   }
 
   void WriteFile(const std::string& rel, std::size_t bytes) {
-    std::ofstream out(server_->export_dir() + "/" + rel, std::ios::binary);
+    std::ofstream out(Local(rel), std::ios::binary);
     out << std::string(bytes, 'x');
   }
 
@@ -86,15 +74,13 @@ class UsageScannerTest : public ::testing::Test {
   // <volume>/tree, made on the server's disk directly. Returns the inodes a scan of the volume
   // counts (the volume's directory included).
   int64_t MakeTree(const std::string& volume, int dirs, int files) {
-    auto made = testing::MakeTree(server_->export_dir() + "/" + volume + "/tree",
+    auto made = testing::MakeTree(Local(volume + "/tree"),
                                   {.fanout_dirs = dirs, .levels = 1, .files_per_dir = files, .file_bytes = 1,
                                    .chain_depth = 0, .outside_target = ""});
     EXPECT_TRUE(made.ok()) << made.status().ToString();
     return made.ok() ? static_cast<int64_t>(made->entries()) + 1 : 0;
   }
 
-  std::unique_ptr<testing::GaneshaServer> server_;
-  ShareRef share_;
   std::unique_ptr<Controller> controller_;
 };
 

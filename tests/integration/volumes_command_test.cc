@@ -3,8 +3,6 @@
 // person leaves behind (a stray directory, claim, root reference, usage record, trash entry, a
 // malformed record). Checks every JSON field, the table, exit status 2 for an unreachable server,
 // and that the command changes nothing on the share.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +19,7 @@
 
 #include "provisioner/controller.h"
 #include "provisioner/object_id.h"
-#include "tests/support/ganesha_server.h"
+#include "tests/integration/share_test.h"
 
 namespace nfsprov {
 namespace {
@@ -86,38 +84,10 @@ std::map<std::string, std::string> Snapshot(const std::string& root) {
   return tree;
 }
 
-int UnusedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-class VolumesCommandTest : public ::testing::Test {
+class VolumesCommandTest : public ShareTest {
  protected:
-  void SetUp() override {
-    auto server = testing::GaneshaServer::Start();
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_ = std::move(server).value();
-  }
-
-  CreateVolumeArgs Args(const std::string& name, int64_t capacity, std::map<std::string, std::string> extra) const {
-    CreateVolumeArgs args;
-    args.name = name;
-    args.capacity.required_bytes = capacity;
-    args.parameters = {{"server", "127.0.0.1"}, {"share", "/export"}, {"port", std::to_string(server_->port())}};
-    for (auto& [k, v] : extra) args.parameters[k] = v;
-    return args;
-  }
 
   std::string ShareFlags() const { return "--server 127.0.0.1 --share /export --port " + std::to_string(server_->port()); }
-
-  std::unique_ptr<testing::GaneshaServer> server_;
 };
 
 TEST_F(VolumesCommandTest, ReportsVolumesRootsOrphansAndTrashWithoutWriting) {
@@ -238,7 +208,7 @@ TEST_F(VolumesCommandTest, ReportsVolumesRootsOrphansAndTrashWithoutWriting) {
 }
 
 TEST_F(VolumesCommandTest, AnUnreachableServerIsExitTwoNamingIt) {
-  const int port = UnusedPort();
+  const int port = *testing::PickFreePort();
   CommandResult run = RunNfsprov("volumes --server 127.0.0.1 --share /export --port " + std::to_string(port) +
                                  " --nfs-timeout 2 --output json");
   EXPECT_EQ(run.exit_code, 2);

@@ -115,21 +115,6 @@ sockaddr_in Loopback(int port) {
   return addr;
 }
 
-// The port is free when we look; a server that loses the race to bind it is retried.
-Result<int> PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::FromErrno(errno, "socket for a free port");
-  sockaddr_in addr = Loopback(0);
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::FromErrno(err, "bind 127.0.0.1:0 for a free port");
-  }
-  ::close(fd);
-  return static_cast<int>(ntohs(addr.sin_port));
-}
 
 bool PortAcceptsConnections(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -290,6 +275,21 @@ Status MakeDir(const fs::path& path) {
 }
 
 }  // namespace
+
+Result<int> PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Status::FromErrno(errno, "socket for a free port");
+  sockaddr_in addr = Loopback(0);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status::FromErrno(err, "bind 127.0.0.1:0 for a free port");
+  }
+  ::close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
 
 struct GaneshaServer::Impl {
   GaneshaOptions options;

@@ -21,6 +21,10 @@ struct GaneshaOptions {
   bool root_squash_export = false;  // add a second export at /squashed with Root_Squash
 };
 
+// A loopback TCP port free when this looks (bound to 0, then released): for a server to listen
+// on (one that loses the race to bind it is retried) or for a client to find nothing there.
+Result<int> PickFreePort();
+
 class GaneshaServer {
  public:
   // Starts the server and waits (up to 10 s) until it accepts NFS connections.
