@@ -79,8 +79,9 @@ Status PrepareUnixSocketPath(const std::string& path) {
 
 }  // namespace
 
-Result<std::unique_ptr<CsiServer>> CsiServer::Start(const Endpoint& endpoint,
-                                                    std::vector<grpc::Service*> services) {
+Result<std::unique_ptr<CsiServer>> CsiServer::Start(
+    const Endpoint& endpoint, std::vector<grpc::Service*> services,
+    std::shared_ptr<grpc::ServerCredentials> credentials) {
   for (const grpc::Service* service : services) {
     if (service == nullptr) return InvalidArgument("CsiServer::Start: null service");
   }
@@ -91,18 +92,19 @@ Result<std::unique_ptr<CsiServer>> CsiServer::Start(const Endpoint& endpoint,
   const std::string address = endpoint.GrpcAddress();
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  if (credentials == nullptr) credentials = grpc::InsecureServerCredentials();
+  builder.AddListeningPort(address, credentials, &selected_port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     // gRPC logs the reason (address in use, permission, ...) itself but does not return it.
-    return Unavailable("cannot serve CSI on " + address + "; the gRPC log line above says why");
+    return Unavailable("cannot serve gRPC on " + address + "; the gRPC log line above says why");
   }
 
   Endpoint bound = endpoint;
   if (bound.kind == Endpoint::kTcp) bound.port = selected_port;
-  spdlog::info("serving CSI on {}", bound.GrpcAddress());
+  spdlog::info("serving gRPC on {}", bound.GrpcAddress());
   const int port = bound.kind == Endpoint::kTcp ? selected_port : 0;
   return std::unique_ptr<CsiServer>(new CsiServer(std::move(bound), std::move(server), port));
 }

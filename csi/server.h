@@ -1,7 +1,7 @@
 // CsiServer: the gRPC server that kubelet and the sidecars talk to.
 //
-// Start() listens on a unix socket (the normal case) or on TCP (tests, debugging; insecure) and
-// serves the given services, which the caller owns and must keep alive until Shutdown returns.
+// Start() listens on a unix socket (the normal case) or on TCP and serves the given services
+// with the given credentials (null: plaintext, as kubelet's unix sockets are; lockd passes TLS), which the caller owns and must keep alive until Shutdown returns.
 // For a unix endpoint it first makes the socket path usable, because a crashed driver leaves
 // its socket behind and a restarted container must come back without help:
 //   - the parent directory is created if missing;
@@ -21,6 +21,7 @@
 // grace.
 #pragma once
 
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
 #include <chrono>
@@ -35,8 +36,9 @@ namespace nfsprov::csi {
 
 class CsiServer {
  public:
-  static Result<std::unique_ptr<CsiServer>> Start(const Endpoint& endpoint,
-                                                  std::vector<grpc::Service*> services);
+  static Result<std::unique_ptr<CsiServer>> Start(
+      const Endpoint& endpoint, std::vector<grpc::Service*> services,
+      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
 
   CsiServer(const CsiServer&) = delete;
   CsiServer& operator=(const CsiServer&) = delete;

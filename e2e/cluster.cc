@@ -106,6 +106,12 @@ void ClusterTest::StartCluster(const std::vector<std::string>& controller_flags)
 }
 
 void ClusterTest::TearDown() {
+  // Each node plugin has its own mount namespace: only it can take its FUSE mounts down.
+  for (const PodMount& m : mounts_) {
+    (void)Unpublish(m.node, m.volume_id, m.target);
+    (void)Unstage(m.node, m.volume_id, m.staging);
+  }
+  mounts_.clear();
   nodes_.clear();
   controller_process_.reset();
   unsetenv("NFSPROV_CRASH_AT");
@@ -241,6 +247,38 @@ grpc::Status ClusterTest::Unstage(const std::string& node, const std::string& vo
   SetDeadline(ctx);
   ::csi::v1::NodeUnstageVolumeResponse response;
   return NodeStub(node)->NodeUnstageVolume(&ctx, r, &response);
+}
+
+std::string ClusterTest::MountInPod(const std::string& node, const ::csi::v1::Volume& v, bool readonly,
+                                    Mode mode) {
+  const std::string base = dir_ + "/" + node + "/" + std::to_string(mounts_made_++);
+  PodMount m{node, v.volume_id(), base + "-staging", base + "-pod"};
+  grpc::Status s = Stage(node, v, m.staging, mode);
+  EXPECT_TRUE(s.ok()) << "NodeStageVolume on " << node << ": " << s.error_message();
+  if (!s.ok()) return "";
+  mounts_.push_back(m);
+  s = Publish(node, v, m.staging, m.target, readonly, mode);
+  EXPECT_TRUE(s.ok()) << "NodePublishVolume on " << node << ": " << s.error_message();
+  if (!s.ok()) return "";
+  return "/proc/" + std::to_string(nodes_.at(node)->pid()) + "/root" + m.target;
+}
+
+void ClusterTest::UnmountPod(const std::string& pod_path) {
+  auto it = std::find_if(mounts_.begin(), mounts_.end(),
+                         [&](const PodMount& m) { return pod_path.ends_with(m.target); });
+  ASSERT_NE(it, mounts_.end()) << pod_path;
+  ASSERT_GRPC_OK(Unpublish(it->node, it->volume_id, it->target));
+  ASSERT_GRPC_OK(Unstage(it->node, it->volume_id, it->staging));
+  mounts_.erase(it);
+}
+
+void ClusterTest::UnmountAll() {
+  while (!mounts_.empty()) {
+    const PodMount m = mounts_.back();
+    mounts_.pop_back();
+    EXPECT_GRPC_OK(Unpublish(m.node, m.volume_id, m.target));
+    EXPECT_GRPC_OK(Unstage(m.node, m.volume_id, m.staging));
+  }
 }
 
 }  // namespace nfsprov::e2e

@@ -106,11 +106,27 @@ class ClusterTest : public ::testing::Test {
   // `rel` in the export's local directory.
   std::string Local(const std::string& rel) const { return server_->export_dir() + "/" + rel; }
 
+  // Stages `v` on `node` and publishes it into a new pod directory, as kubelet does for a pod;
+  // returns the pod's view of the volume (through the node's root), "" when a call failed.
+  // TearDown unpublishes and unstages whatever is still mounted this way.
+  std::string MountInPod(const std::string& node, const ::csi::v1::Volume& v, bool readonly = false,
+                         Mode mode = kWriter);
+  // The pod is gone: unpublish and unstage what MountInPod returned `pod_path` for.
+  void UnmountPod(const std::string& pod_path);
+  void UnmountAll();
+
   std::unique_ptr<testing::GaneshaServer> server_;
   std::string dir_;
   std::unique_ptr<DriverProcess> controller_process_;
   std::unique_ptr<::csi::v1::Controller::Stub> controller_;
   std::map<std::string, std::unique_ptr<DriverProcess>> nodes_;
+
+ private:
+  struct PodMount {
+    std::string node, volume_id, staging, target;
+  };
+  std::vector<PodMount> mounts_;
+  int mounts_made_ = 0;
 };
 
 }  // namespace nfsprov::e2e

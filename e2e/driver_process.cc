@@ -94,7 +94,9 @@ Status DriverProcess::Launch() {
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
       ::csi::v1::ProbeResponse response;
-      if (stub->Probe(&ctx, ::csi::v1::ProbeRequest(), &response).ok()) return Status();
+      // Any answer means it serves: lockd has no Identity service and says UNIMPLEMENTED.
+      const grpc::StatusCode answer = stub->Probe(&ctx, ::csi::v1::ProbeRequest(), &response).error_code();
+      if (answer == grpc::StatusCode::OK || answer == grpc::StatusCode::UNIMPLEMENTED) return Status();
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

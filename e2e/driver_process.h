@@ -1,7 +1,8 @@
 // DriverProcess: the real nfsprov binary, started as a child process serving a unix socket.
 //
 // For end-to-end tests and the demo: they talk to the driver exactly as kubelet's sidecars do,
-// over gRPC on its socket. Start() waits (up to 10 s) until the socket answers Probe. Kill()
+// over gRPC on its socket. Start() waits (up to 10 s) until the socket answers Probe (or, for
+// lockd, says it has no such method). Kill()
 // sends SIGKILL (a crash), Stop() SIGTERM (a graceful stop) and both reap the child; the
 // destructor kills whatever is still running. The child dies with the thread that started it.
 #pragma once

@@ -50,50 +50,6 @@ class LayoutsE2E : public ClusterTest {
  protected:
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartCluster({"--reap-interval", "1"})); }
 
-  void TearDown() override {
-    // Each node plugin has its own mount namespace: only it can take its FUSE mounts down.
-    for (const PodMount& m : mounts_) {
-      (void)Unpublish(m.node, m.volume_id, m.target);
-      (void)Unstage(m.node, m.volume_id, m.staging);
-    }
-    ClusterTest::TearDown();
-  }
-
-  // Stages `v` on `node` and publishes it into a new pod directory, as kubelet does for a pod;
-  // returns the pod's view of the volume (through the node's root), "" when a call failed.
-  std::string MountInPod(const std::string& node, const ::csi::v1::Volume& v, bool readonly = false,
-                         Mode mode = kWriter) {
-    const std::string base = dir_ + "/" + node + "/" + std::to_string(mounts_made_++);
-    PodMount m{node, v.volume_id(), base + "-staging", base + "-pod"};
-    grpc::Status s = Stage(node, v, m.staging, mode);
-    EXPECT_TRUE(s.ok()) << "NodeStageVolume on " << node << ": " << s.error_message();
-    if (!s.ok()) return "";
-    mounts_.push_back(m);
-    s = Publish(node, v, m.staging, m.target, readonly, mode);
-    EXPECT_TRUE(s.ok()) << "NodePublishVolume on " << node << ": " << s.error_message();
-    if (!s.ok()) return "";
-    return "/proc/" + std::to_string(nodes_.at(node)->pid()) + "/root" + m.target;
-  }
-
-  // The pod is gone: unpublish and unstage what MountInPod returned `pod_path` for.
-  void UnmountPod(const std::string& pod_path) {
-    auto it = std::find_if(mounts_.begin(), mounts_.end(),
-                           [&](const PodMount& m) { return pod_path.ends_with(m.target); });
-    ASSERT_NE(it, mounts_.end()) << pod_path;
-    ASSERT_GRPC_OK(Unpublish(it->node, it->volume_id, it->target));
-    ASSERT_GRPC_OK(Unstage(it->node, it->volume_id, it->staging));
-    mounts_.erase(it);
-  }
-
-  void UnmountAll() {
-    while (!mounts_.empty()) {
-      const PodMount m = mounts_.back();
-      mounts_.pop_back();
-      EXPECT_GRPC_OK(Unpublish(m.node, m.volume_id, m.target));
-      EXPECT_GRPC_OK(Unstage(m.node, m.volume_id, m.staging));
-    }
-  }
-
   // The volumes referencing shared root `root` of the /export share (their keys).
   Keys Refs(const std::string& root) const { return Entries(Local(".nfsprov/roots/" + KeyForName(root))); }
   // The keys of the volume records of the /export share.
@@ -102,13 +58,6 @@ class LayoutsE2E : public ClusterTest {
     std::error_code ec;
     return fs::read_symlink(Local(".nfsprov/claims/" + KeyForName(path)), ec).string();
   }
-
-  struct PodMount {
-    std::string node, volume_id, staging, target;
-  };
-
-  std::vector<PodMount> mounts_;
-  int mounts_made_ = 0;
 };
 
 // Situation 1: an API with two replicas on one shared root, a plugin directory inside it that an

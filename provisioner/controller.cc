@@ -292,7 +292,9 @@ Result<int64_t> ResolveCapacity(const CapacityRange& range) {
 }
 
 Controller::Controller(ControllerOptions options)
-    : shares_(options.client, options.reap_interval, options.usage), quota_backend_(options.quota_backend) {
+    : shares_(options.client, options.reap_interval, options.usage),
+      quota_backend_(options.quota_backend),
+      lock_file_(options.lock_file) {
   for (const auto& share : options.shares) shares_.Add(share);
 }
 
@@ -303,6 +305,9 @@ Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
   if (params->read_only && !args.writer_access_mode.empty())
     return InvalidArgument("the StorageClass has readOnly: \"true\", but access mode " + args.writer_access_mode +
                            " writes; ask for ReadOnlyMany (MULTI_NODE_READER_ONLY) or SINGLE_NODE_READER_ONLY");
+  if (params->locks && !lock_file_)
+    return FailedPrecondition("the StorageClass has locks: \"true\", but this controller runs without "
+                              "--lock-key-file and --lockd-address (docs/locks.md)");
   const std::string key = KeyForName(args.name);
   Result<std::string> id = EncodeId(IdFor(ObjectKind::kVolume, params->share, key));
   if (!id.ok()) return id.status();
@@ -340,6 +345,7 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   if (!made.ok()) return made;
   // The volume exists; a failure here fails the call, and the retry sets the limit again.
   NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, made->record));
+  NFSPROV_RETURN_IF_ERROR(PlaceLockFile(*share, *made, params));
   // A copy holds data at once; an empty directory (even a shared root, adopted or not) is
   // measured within the scan interval.
   share->usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
@@ -664,6 +670,10 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   Result<bool> trashed = ApplyOnDelete(*share->client, EffectiveOnDelete(record), record.path, record.key);
   if (!trashed.ok()) return trashed.status();
   if (quota_backend_) NFSPROV_RETURN_IF_ERROR(quota_backend_->ClearLimit(share->share, record.path));
+  if (auto locks = record.parameters.find("locks"); locks != record.parameters.end() && locks->second == "true") {
+    Result<nfs::TreeStats> leases = nfs::RemoveTree(*share->client, MetadataStore::VolumeLocksDir(record.key));
+    if (!leases.ok()) return leases.status().WithContext("remove the volume's lock leases");
+  }
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));
@@ -708,6 +718,22 @@ Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const Cap
     share->usage->Track(record, true);  // the new quota reaches the usage record (and the nodes) soon
   }
   return record.capacity_bytes;
+}
+
+Status Controller::PlaceLockFile(ShareHandle& share, const Volume& volume, const VolumeParams& params) {
+  const std::string path = nfs::JoinUnderRoot(MetadataStore::VolumeDir(volume.record.path), kLockFileName)
+                               .value_or("");  // a record's path is valid; "" fails every call
+  if (!params.locks) {
+    if (volume.source.kind == ContentSource::Kind::kNone) return Status();
+    Status removed = share.client->Unlink(path);  // a copy must not open its source's locks
+    return removed.code() == StatusCode::kNotFound ? Status() : removed;
+  }
+  const std::string text = lock_file_(volume.id);
+  Result<std::string> current = share.client->ReadFile(path);
+  if (current.ok() && *current == text) return Status();
+  if (!current.ok() && current.status().code() != StatusCode::kNotFound) return current.status();
+  // 0444: whoever can read the volume can lock in it (docs/locks.md).
+  return share.client->WriteFileAtomic(path, text, 0444);
 }
 
 Status Controller::ApplyLimit(ShareHandle& share, const VolumeRecord& record) {

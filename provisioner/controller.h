@@ -103,6 +103,9 @@ struct ControllerOptions {
   UsageScanOptions usage;
   std::shared_ptr<QuotaBackend> quota_backend;  // hard limits (docs/quota.md); none by default
   std::vector<ShareRef> shares;  // shares to list and reap even before a call names them
+  // The lock file's text for a volume ID (docs/locks.md: lockd's address and the volume's
+  // secret); null when the controller has no lock key, and a class with locks: "true" is refused.
+  std::function<std::string(const std::string& volume_id)> lock_file;
 };
 
 // Capacity rounding: requests are rounded up to a whole MiB, never past the limit.
@@ -165,10 +168,14 @@ class Controller {
 
   // SetLimit for the directory `record` binds to, with its quota from the ledger.
   Status ApplyLimit(ShareHandle& share, const VolumeRecord& record);
+  // Writes the volume's lock file (locks: "true") unless it is there with the right text; a
+  // volume that started as a copy without locks loses a lock file its source had.
+  Status PlaceLockFile(ShareHandle& share, const Volume& volume, const VolumeParams& params);
 
   ShareRegistry shares_;
   KeyedMutex locks_;
   std::shared_ptr<QuotaBackend> quota_backend_;
+  std::function<std::string(const std::string& volume_id)> lock_file_;
 };
 
 // Rounds a capacity range to the capacity a volume gets; OUT_OF_RANGE / INVALID_ARGUMENT for

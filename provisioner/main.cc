@@ -4,6 +4,9 @@
 //   nfsprov node --endpoint unix:///csi/csi.sock --node-id NAME [--mounter kernel|fuse]
 //   nfsprov fuse-mount --url nfs://server/export/dir --target DIR [--read-only]
 //                      [--quota-share nfs://server/export --quota-key KEY [--quota-poll 2]]
+//   nfsprov lockd --endpoint tcp://0.0.0.0:7070 --lock-key-file /etc/nfsprov/lock-key
+//                 [--tls-cert F --tls-key F [--tls-client-ca F]]
+//   nfsprov lock --volume-dir DIR --name NAME [--shared] [--ttl 15] [--timeout S] -- CMD [ARG...]
 //   nfsprov volumes --server HOST --share /export [--output table|json]
 //   nfsprov version
 //
@@ -11,6 +14,7 @@
 // server gracefully: in-flight calls finish (up to --shutdown-grace), the socket file is removed.
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +34,11 @@
 #include "csi/node_service.h"
 #include "csi/server.h"
 #include "fusefs/fuse_mount.h"
+#include "lockd/lock_command.h"
+#include "lockd/lock_file.h"
+#include "lockd/lock_secret.h"
+#include "lockd/lock_service.h"
+#include "lockd/server_tls.h"
 #include "mount/fuse_mounter.h"
 #include "mount/kernel_mounter.h"
 #include "nfs/url.h"
@@ -59,6 +68,9 @@ struct ControllerFlags {
   double usage_interval_s = 60;
   int usage_concurrency = 2;
   int nfs_timeout_s = 30;
+  std::string lock_key_file;  // locks: "true" classes (docs/locks.md)
+  std::string lockd_address;
+  std::string lockd_ca_file;
 };
 
 struct NodeFlags {
@@ -70,6 +82,12 @@ struct NodeFlags {
   int nfs_timeout_s = 10;
 };
 
+struct LockdFlags {
+  std::string key_file;
+  lockd::ServerTlsFiles tls;
+  int nfs_timeout_s = 10;
+};
+
 // Read-only quota enforcement for `fuse-mount`: where the volume's usage record is.
 struct FuseQuotaFlags {
   std::string share_url;  // the share root, e.g. nfs://server/export?version=4
@@ -77,15 +95,20 @@ struct FuseQuotaFlags {
   double poll_s = 2;
 };
 
-void AddCommonFlags(CLI::App* cmd, CommonFlags* flags) {
+// The flags of every gRPC server; the CSI ones (controller, node) also take --driver-name.
+void AddServerFlags(CLI::App* cmd, CommonFlags* flags) {
   cmd->add_option("--endpoint", flags->endpoint,
-                  "CSI endpoint: unix:///path/csi.sock or tcp://host:port")->required();
-  cmd->add_option("--driver-name", flags->driver_name, "CSI driver name")->capture_default_str();
+                  "gRPC endpoint: unix:///path/csi.sock or tcp://host:port")->required();
   cmd->add_option("--log-format", flags->log_format, "text or json")->capture_default_str();
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
   cmd->add_option("--shutdown-grace", flags->shutdown_grace_s,
                   "seconds in-flight calls get to finish on SIGTERM")->capture_default_str();
+}
+
+void AddCommonFlags(CLI::App* cmd, CommonFlags* flags) {
+  AddServerFlags(cmd, flags);
+  cmd->add_option("--driver-name", flags->driver_name, "CSI driver name")->capture_default_str();
 }
 
 Result<ShareRef> ShareFromUrl(const std::string& text) {
@@ -130,8 +153,10 @@ Result<csi::Endpoint> PrepareServer(const CommonFlags& common) {
 // Serves until SIGTERM or SIGINT (blocked in `stop` before any thread started), then lets
 // in-flight calls finish within the grace period and removes the socket.
 int ServeUntilStopped(const CommonFlags& common, const sigset_t& stop, const csi::Endpoint& endpoint,
-                      std::vector<grpc::Service*> services, const std::string& role) {
-  Result<std::unique_ptr<csi::CsiServer>> server = csi::CsiServer::Start(endpoint, std::move(services));
+                      std::vector<grpc::Service*> services, const std::string& role,
+                      std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
+  Result<std::unique_ptr<csi::CsiServer>> server =
+      csi::CsiServer::Start(endpoint, std::move(services), std::move(credentials));
   if (!server.ok()) return Fail(server.status());
   spdlog::info("nfsprov {} {} serving {} as {}", NFSPROV_VERSION, role, common.endpoint,
                common.driver_name);
@@ -157,6 +182,22 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
     if (!share.ok()) return Fail(share.status());
     options.shares.push_back(*share);
   }
+  if (flags.lock_key_file.empty() != flags.lockd_address.empty())
+    return Fail(InvalidArgument("--lock-key-file and --lockd-address go together"));
+  if (!flags.lock_key_file.empty()) {
+    Result<lockd::LockKey> key = lockd::LockKey::FromFile(flags.lock_key_file);
+    if (!key.ok()) return Fail(key.status().WithContext("--lock-key-file"));
+    std::string ca_pem;
+    if (!flags.lockd_ca_file.empty()) {
+      Result<std::string> ca = lockd::ReadPemFile(flags.lockd_ca_file);
+      if (!ca.ok()) return Fail(ca.status().WithContext("--lockd-ca-file"));
+      ca_pem = *ca;
+    }
+    options.lock_file = [key = std::move(key).value(), address = flags.lockd_address,
+                         ca_pem](const std::string& volume_id) {
+      return lockd::ToJson(lockd::LockFile{volume_id, address, key.SecretFor(volume_id), ca_pem});
+    };
+  }
   Controller controller(options);
   csi::IdentityService identity(common.driver_name, NFSPROV_VERSION, /*controller_service=*/true,
                                 /*online_expansion=*/true, [] { return Status(); });
@@ -164,6 +205,23 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
   return ServeUntilStopped(common, stop, *endpoint, {&identity, &controller_service},
                            "controller (" + std::to_string(options.shares.size()) +
                                " configured shares)");
+}
+
+int RunLockd(const CommonFlags& common, const LockdFlags& flags) {
+  sigset_t stop = BlockStopSignals();
+  Result<csi::Endpoint> endpoint = PrepareServer(common);
+  if (!endpoint.ok()) return Fail(endpoint.status());
+  Result<lockd::LockKey> key = lockd::LockKey::FromFile(flags.key_file);
+  if (!key.ok()) return Fail(key.status().WithContext("--lock-key-file"));
+  Result<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      lockd::ServerCredentialsFor(flags.tls);
+  if (!credentials.ok()) return Fail(credentials.status());
+
+  lockd::LockServiceOptions options;
+  options.client_options.call_timeout = std::chrono::seconds(flags.nfs_timeout_s);
+  lockd::LockService service(std::move(key).value(), options);
+  const std::string role = *credentials == nullptr ? "lockd (plaintext)" : "lockd (TLS)";
+  return ServeUntilStopped(common, stop, *endpoint, {&service}, role, *credentials);
 }
 
 // The mounter the node uses. FUSE daemons are this same binary, started detached; their logs and
@@ -266,6 +324,14 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   controller->add_option("--nfs-timeout", controller_flags.nfs_timeout_s,
                          "seconds one NFS call may take, reconnects included")->capture_default_str();
+  controller->add_option("--lock-key-file", controller_flags.lock_key_file,
+                         "file with the driver's lock key (the one lockd has), for StorageClasses "
+                         "with locks: \"true\"");
+  controller->add_option("--lockd-address", controller_flags.lockd_address,
+                         "host:port where pods reach lockd, written into each lock file");
+  controller->add_option("--lockd-ca-file", controller_flags.lockd_ca_file,
+                         "CA certificate (PEM) of lockd's TLS certificate, written into each lock "
+                         "file so clients verify lockd");
 
   CommonFlags node_common;
   NodeFlags node_flags;
@@ -287,6 +353,23 @@ int Main(int argc, char** argv) {
   node->add_option("--nfs-timeout", node_flags.nfs_timeout_s,
                    "seconds one NFS call reading a volume's usage records may take, connecting "
                    "included (NodeGetVolumeStats)")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+
+  CommonFlags lockd_common;
+  LockdFlags lockd_flags;
+  CLI::App* lockd_cmd = app.add_subcommand(
+      "lockd", "serve the lock service: leases with fencing tokens, kept on the NFS share (docs/locks.md)");
+  AddServerFlags(lockd_cmd, &lockd_common);
+  lockd_cmd->add_option("--lock-key-file", lockd_flags.key_file,
+                        "file with the driver's lock key (at least 32 bytes; the controller's "
+                        "--lock-key-file)")->required();
+  lockd_cmd->add_option("--tls-cert", lockd_flags.tls.cert_file, "serve TLS with this certificate (PEM)");
+  lockd_cmd->add_option("--tls-key", lockd_flags.tls.key_file, "private key of --tls-cert (PEM)");
+  lockd_cmd->add_option("--tls-client-ca", lockd_flags.tls.client_ca_file,
+                        "require client certificates signed by this CA (PEM)");
+  lockd_cmd->add_option("--nfs-timeout", lockd_flags.nfs_timeout_s,
+                        "seconds one NFS call may take, reconnects included")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
 
@@ -312,6 +395,37 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   fuse_mount->add_option("--log-level", fuse_log_level, "trace, debug, info, warn or error")
       ->capture_default_str();
+
+  lockd::LockCommandOptions lock_options;
+  bool lock_shared = false;
+  double lock_ttl_s = 15;
+  double lock_timeout_s = -1;
+  CLI::App* lock_cmd = app.add_subcommand(
+      "lock", "run CMD while holding a lock of a volume provisioned with locks: \"true\", like "
+              "flock(1) across nodes. CMD gets NFSPROV_LOCK_TOKEN (fencing token), "
+              "NFSPROV_LOCK_NAME and NFSPROV_LOCK_LEASE. Exit status: CMD's, or 75 not acquired "
+              "in time, 76 lease lost (CMD was stopped), 77 other lock errors (docs/locks.md)");
+  lock_cmd->add_option("--volume-dir", lock_options.volume_dir,
+                       "where the volume is mounted (holds .nfsprov-lock.json)")->required();
+  lock_cmd->add_option("--name", lock_options.name,
+                       "lock name: 1-200 of [A-Za-z0-9._:-], not starting with '.'")->required();
+  lock_cmd->add_flag("--shared", lock_shared, "share the lock with other --shared holders");
+  lock_cmd->add_option("--ttl", lock_ttl_s,
+                       "seconds the lease lasts unrenewed (1-3600; renewed every third of it; "
+                       "CMD is stopped when renewals fail for three quarters of it)")
+      ->capture_default_str();
+  CLI::Option* lock_timeout =
+      lock_cmd->add_option("--timeout", lock_timeout_s,
+                           "seconds to wait for the lock (0: try once; absent: wait indefinitely)")
+          ->check(CLI::NonNegativeNumber);
+  CLI::Option* lock_cert = lock_cmd->add_option(
+      "--tls-cert", lock_options.tls.cert_file,
+      "client certificate (PEM) for a lockd that requires one (with --tls-key)");
+  CLI::Option* lock_key =
+      lock_cmd->add_option("--tls-key", lock_options.tls.key_file, "private key of --tls-cert (PEM)");
+  lock_cert->needs(lock_key);
+  lock_key->needs(lock_cert);
+  lock_cmd->add_option("command", lock_options.command, "the command to run, after --")->required();
 
   VolumesCommand volumes_command;
   CLI::App* volumes = app.add_subcommand(
@@ -346,6 +460,15 @@ int Main(int argc, char** argv) {
     return RunVolumes(volumes_command, std::cout, std::cerr);
   }
   if (node->parsed()) return RunNode(node_common, node_flags);
+  if (lockd_cmd->parsed()) return RunLockd(lockd_common, lockd_flags);
+  if (lock_cmd->parsed()) {
+    if (Status s = ConfigureLogging("text", "warn"); !s.ok()) return Fail(s);
+    lock_options.mode = lock_shared ? lockd::LockMode::kShared : lockd::LockMode::kExclusive;
+    lock_options.ttl = std::chrono::milliseconds(std::llround(lock_ttl_s * 1000));
+    if (lock_timeout->count() > 0)
+      lock_options.timeout = std::chrono::milliseconds(std::llround(lock_timeout_s * 1000));
+    return lockd::RunLockCommand(lock_options);
+  }
   return RunController(controller_common, controller_flags);
 }
 

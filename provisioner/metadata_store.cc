@@ -21,6 +21,7 @@ constexpr std::string_view kClaims = "claims";
 constexpr std::string_view kTrash = "trash";
 constexpr std::string_view kArchive = "archive";
 constexpr std::string_view kRoots = "roots";
+constexpr std::string_view kLocks = "locks";
 constexpr std::string_view kUsage = "usage";
 constexpr std::string_view kTeardownSuffix = ".teardown";
 constexpr std::string_view kRecordSuffix = ".json";
@@ -360,6 +361,10 @@ std::string MetadataStore::ClaimPath(const std::string& relative_path) {
 std::string MetadataStore::TrashDir() { return AreaDir(kTrash); }
 std::string MetadataStore::ClaimsDir() { return AreaDir(kClaims); }
 std::string MetadataStore::RootsDir() { return AreaDir(kRoots); }
+std::string MetadataStore::LocksDir() { return AreaDir(kLocks); }
+std::string MetadataStore::VolumeLocksDir(const std::string& key) {
+  return KeyedPath(kLocks, key, "").value_or("");
+}
 
 bool MetadataStore::IsClaimOwner(std::string_view owner) {
   return owner == kSharedRootOwner || IsValidKey(owner);

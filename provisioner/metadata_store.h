@@ -22,6 +22,8 @@
 //                                   directory is claimed by kSharedRootOwner
 //   .nfsprov/roots/<pathkey>.teardown  made by the DeleteVolume that dropped the last reference
 //                                   while it applies onDelete to the root; creates wait for it
+//   .nfsprov/locks/<key>/           lockd's leases for the volume's locks (lockd/lease_store.h),
+//                                   removed with the volume
 //
 // Records are JSON replaced atomically (Client::ReplaceSymlink: readers see old or new, never a
 // mix) and survive controller restarts and reinstalls: the share is the only state. Regular files
@@ -112,6 +114,8 @@ class MetadataStore {
   static std::string TrashDir();
   static std::string ClaimsDir();  // claims/: one symlink per claimed directory
   static std::string RootsDir();   // roots/: a references directory and a teardown mark per root
+  static std::string LocksDir();  // locks/: lockd's (lockd/lease_store.h)
+  static std::string VolumeLocksDir(const std::string& key);  // locks/<key>: one volume's
   static std::string ArchivePath(const std::string& relative_path, const std::string& key);
 
   // std::nullopt when there is no record.

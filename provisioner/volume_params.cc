@@ -127,10 +127,23 @@ Status SetSharedRoot(std::string_view value, Draft& draft) {
   return {};
 }
 
-Status SetReadOnly(std::string_view value, Draft& draft) {
+Result<bool> ParseBool(std::string_view value) {
   if (value != "true" && value != "false")
     return InvalidArgument(nfs::QuoteForMessage(value) + " must be \"true\" or \"false\"");
-  draft.params.read_only = value == "true";
+  return value == "true";
+}
+
+Status SetReadOnly(std::string_view value, Draft& draft) {
+  Result<bool> flag = ParseBool(value);
+  if (!flag.ok()) return flag.status();
+  draft.params.read_only = *flag;
+  return {};
+}
+
+Status SetLocks(std::string_view value, Draft& draft) {
+  Result<bool> flag = ParseBool(value);
+  if (!flag.ok()) return flag.status();
+  draft.params.locks = *flag;
   return {};
 }
 
@@ -170,7 +183,7 @@ struct Handler {
   Status (*apply)(std::string_view value, Draft& draft);
 };
 
-constexpr std::array<Handler, 16> kHandlers = {{
+constexpr std::array<Handler, 17> kHandlers = {{
     {"server", SetServer},
     {"share", SetShare},
     {"port", SetPort},
@@ -183,6 +196,7 @@ constexpr std::array<Handler, 16> kHandlers = {{
     {"mountOptions", SetMountOptions},
     {"sharedRoot", SetSharedRoot},
     {"readOnly", SetReadOnly},
+    {"locks", SetLocks},
     {"defaultCapacity", SetDefaultCapacity},
     {"capacity", SetCapacity},
     {"overcommit", SetOvercommit},
@@ -233,6 +247,9 @@ Status ResolvePaths(const std::map<std::string, std::string>& parameters, Draft&
                     std::string_view volume_name) {
   VolumeParams& params = draft.params;
   if (draft.shared_root) {
+    if (params.locks)
+      return InvalidArgument("parameter locks: \"true\" is for per-volume directories; a shared root "
+                             "has no single volume whose lock file it could hold (docs/locks.md)");
     Result<std::string> root = RenderPathParameter(parameters, "sharedRoot", *draft.shared_root);
     if (!root.ok()) return root.status();
     params.shared_root = *root;

@@ -1,7 +1,7 @@
 // StorageClass parameters: parsed, validated and rendered once, at CreateVolume.
 //
 // Keys (docs/storageclass.md): server, share, port, nfsVersion, subDir, mountPermissions, uid,
-// gid, onDelete, mountOptions, sharedRoot, readOnly, and for quotas (docs/quota.md)
+// gid, onDelete, mountOptions, sharedRoot, readOnly, locks (docs/locks.md), and for quotas (docs/quota.md)
 // defaultCapacity, capacity, overcommit, quotaEnforcement. Keys under "csi.storage.k8s.io/" are the sidecars' (PVC/PV names
 // from --extra-create-metadata, secret references) and are read or ignored, never rejected.
 // Any other key, a bad value, or a subDir that renders to an unsafe or empty path is
@@ -32,12 +32,16 @@ std::string_view QuotaEnforcementName(QuotaEnforcement enforcement);
 Result<QuotaEnforcement> ParseQuotaEnforcement(std::string_view value);  // none, report, readonly
 
 inline constexpr std::string_view kMetadataDir = ".nfsprov";
+// In the root of a volume of a class with locks: "true": lockd's address and the volume's lock
+// secret (lockd/lock_file.h). The only file the driver ever puts in a volume.
+inline constexpr std::string_view kLockFileName = ".nfsprov-lock.json";
 
 struct VolumeParams {
   ShareRef share;
   std::string path;                          // the volume's directory, relative to the share root
   std::string shared_root;                   // "" or the rendered sharedRoot; path lies in it
   bool read_only = false;                    // readOnly: reader-only access, mounted read-only
+  bool locks = false;                        // locks: a lock file in the volume root (lockd)
   std::optional<int64_t> default_capacity;   // defaultCapacity: for a request without a size
   std::optional<int64_t> share_capacity;     // capacity: what the share may provision in all
   double overcommit = 1.0;                   // overcommit: share_capacity is multiplied by it

@@ -115,7 +115,7 @@ TEST(ParseVolumeParamsTest, EmptyValuesAreRejectedForEveryKey) {
 TEST(ParseVolumeParamsTest, UnknownKeyListsTheSupportedOnes) {
   EXPECT_EQ(MustReject(With({{"foo", "1"}})),
             "unknown StorageClass parameter \"foo\"; supported: server, share, port, nfsVersion, "
-            "subDir, mountPermissions, uid, gid, onDelete, mountOptions, sharedRoot, readOnly, "
+            "subDir, mountPermissions, uid, gid, onDelete, mountOptions, sharedRoot, readOnly, locks, "
             "defaultCapacity, capacity, overcommit, quotaEnforcement");
   EXPECT_THAT(MustReject(With({{"", "1"}})), StartsWith("unknown StorageClass parameter \"\";"));
   EXPECT_THAT(MustReject(With({{"bad\nkey", "1"}})),
@@ -553,6 +553,16 @@ TEST(ShareRefKeyTest, KeyDependsOnConnectionFieldsOnly) {
   EXPECT_NE(ShareRef({"h", "/e2", 0, "4"}).Key(), base.Key());
   EXPECT_NE(ShareRef({"h", "/e", 2049, "4"}).Key(), base.Key());
   EXPECT_NE(ShareRef({"h", "/e", 0, "3"}).Key(), base.Key());
+}
+
+TEST(ParseVolumeParamsTest, LocksIsABooleanAndNotForSharedRoots) {
+  auto params = ParseVolumeParams(With({{"locks", "true"}}), "pv-1");
+  ASSERT_TRUE(params.ok()) << params.status().ToString();
+  EXPECT_TRUE(params->locks);
+  EXPECT_FALSE(ParseVolumeParams(With({}), "pv-1")->locks);
+  EXPECT_THAT(MustReject(With({{"locks", "yes"}})), ::testing::HasSubstr("\"true\" or \"false\""));
+  EXPECT_THAT(MustReject(With({{"locks", "true"}, {"sharedRoot", "cache"}})),
+              ::testing::HasSubstr("shared root"));
 }
 
 }  // namespace

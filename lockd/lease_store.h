@@ -1,0 +1,73 @@
+// LeaseStore: lockd's state on one NFS share, so a restarted or replacement lockd keeps every
+// granted lease and never hands out a fencing token that goes backwards.
+//
+// Layout, under the share's metadata area (provisioner/metadata_store.h):
+//   .nfsprov/locks/<volume key>/<lock name>/tokens           symlink, target "v1 reserved=<n>":
+//                                                           no token above n was ever handed out
+//   .nfsprov/locks/<volume key>/<lock name>/lease.<lease id> symlink, target
+//                                                           "v1 mode=<x|s> token=<n> ttl_ms=<t>"
+// Symlinks because one READLINK reads one and one COMPOUND creates or replaces one atomically
+// (nfs::Client::Symlink / ReplaceSymlink); no open/write/commit/close per change.
+//
+// Tokens are reserved in blocks: lockd persists reserved = token + block before it replies with a
+// token above the reservation, so a grant usually costs one NFS request (its lease record).
+// After a restart the next token is reserved + 1: gaps, never repeats.
+//
+// Every call is one or a few NFS requests and is safe to repeat. Errors are the client's
+// (UNAVAILABLE when the server cannot be reached); a record that cannot be parsed is INTERNAL
+// naming it. Callers serialise calls on one lock; calls on different locks may run concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "lockd/lease_table.h"
+#include "nfs/client.h"
+
+namespace nfsprov::lockd {
+
+struct StoredLease {
+  std::string lease_id;
+  LockMode mode = LockMode::kExclusive;
+  uint64_t token = 0;
+  std::chrono::milliseconds ttl{0};
+  bool operator==(const StoredLease&) const = default;
+};
+
+struct StoredLock {
+  uint64_t reserved = 0;  // tokens up to this may have been handed out
+  std::vector<StoredLease> leases;  // sorted by lease_id
+};
+
+class LeaseStore {
+ public:
+  // `volume_key`: the volume's key (provisioner/object_id.h); `name`: a valid lock name
+  // (lock_request.h). Both are checked again here (INVALID_ARGUMENT).
+  explicit LeaseStore(std::shared_ptr<nfs::Client> client) : client_(std::move(client)) {}
+
+  // The lock's persisted state; an empty StoredLock when nothing was ever stored.
+  Result<StoredLock> Load(const std::string& volume_key, const std::string& name);
+  // Records that tokens up to `reserved` may be handed out (creates the lock's directory when
+  // missing). Callers serialise per lock and only ever raise it.
+  Status Reserve(const std::string& volume_key, const std::string& name, uint64_t reserved);
+  // Creates or replaces the lease's record (creates the lock's directory when missing).
+  Status PutLease(const std::string& volume_key, const std::string& name, const StoredLease& lease);
+  // Removes the lease's record; missing: OK.
+  Status DeleteLease(const std::string& volume_key, const std::string& name,
+                     const std::string& lease_id);
+  // Removes every lock of a volume (DeleteVolume); missing: OK.
+  Status DeleteVolumeLocks(const std::string& volume_key);
+
+ private:
+  std::shared_ptr<nfs::Client> client_;
+};
+
+// Record text, exposed for unit tests.
+std::string EncodeLease(const StoredLease& lease);
+Result<StoredLease> DecodeLease(const std::string& lease_id, std::string_view text);
+
+}  // namespace nfsprov::lockd

@@ -1,0 +1,109 @@
+#include "lockd/lock_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace nfsprov::lockd {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr int kVersion = 1;
+
+// The lock file is a few KiB at most (a CA bundle); anything far larger is not ours.
+constexpr std::size_t kMaxLockFileBytes = 1 << 20;
+
+// The string at `key`, or INVALID_ARGUMENT naming the key (never its value: it may be the secret).
+Status ReadString(const json& object, const char* key, bool required, std::string& out) {
+  const auto it = object.find(key);
+  if (it == object.end()) {
+    if (!required) return Status();
+    return InvalidArgument(std::string("lock file has no \"") + key + "\"");
+  }
+  if (!it->is_string()) {
+    return InvalidArgument(std::string("lock file's \"") + key + "\" is not a string");
+  }
+  out = it->get<std::string>();
+  if (required && out.empty()) {
+    return InvalidArgument(std::string("lock file's \"") + key + "\" is empty");
+  }
+  return Status();
+}
+
+}  // namespace
+
+std::string ToJson(const LockFile& file) {
+  json j = {{"version", kVersion},
+            {"volumeId", file.volume_id},
+            {"address", file.address},
+            {"secret", file.secret}};
+  if (!file.ca_pem.empty()) j["caPem"] = file.ca_pem;
+  return j.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Result<LockFile> LockFileFromJson(std::string_view text) {
+  // No exceptions, and no parser message: it quotes the input near the error, which may be
+  // the secret.
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return InvalidArgument("lock file is not valid JSON");
+  if (!j.is_object()) return InvalidArgument("lock file is not a JSON object");
+  const auto version = j.find("version");
+  if (version == j.end()) return InvalidArgument("lock file has no \"version\"");
+  if (!version->is_number_integer()) {
+    return InvalidArgument("lock file's \"version\" is not an integer");
+  }
+  if (version->get<int64_t>() != kVersion) {
+    return InvalidArgument("lock file has version " + version->dump() +
+                           "; this nfsprov reads version " + std::to_string(kVersion));
+  }
+  LockFile file;
+  NFSPROV_RETURN_IF_ERROR(ReadString(j, "volumeId", true, file.volume_id));
+  NFSPROV_RETURN_IF_ERROR(ReadString(j, "address", true, file.address));
+  NFSPROV_RETURN_IF_ERROR(ReadString(j, "secret", true, file.secret));
+  NFSPROV_RETURN_IF_ERROR(ReadString(j, "caPem", false, file.ca_pem));
+  return file;
+}
+
+Result<LockFile> ReadLockFile(const std::string& volume_dir) {
+  const std::string path = volume_dir + "/" + std::string(kLockFileName);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return Status(StatusCode::kNotFound,
+                    volume_dir + " has no " + std::string(kLockFileName) +
+                        ": the volume was not provisioned by a StorageClass with locks: \"true\"",
+                    err);
+    }
+    return Status::FromErrno(err, "open " + path + ": " + std::strerror(err));
+  }
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "read " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > kMaxLockFileBytes) {
+      ::close(fd);
+      return InvalidArgument(path + " is over " + std::to_string(kMaxLockFileBytes) +
+                             " bytes; it is not a lock file");
+    }
+  }
+  ::close(fd);
+  Result<LockFile> file = LockFileFromJson(text);
+  if (!file.ok()) return file.status().WithContext(path);
+  return file;
+}
+
+}  // namespace nfsprov::lockd

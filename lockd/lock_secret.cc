@@ -1,0 +1,90 @@
+#include "lockd/lock_secret.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace nfsprov::lockd {
+
+namespace {
+
+constexpr std::size_t kMinKeyBytes = 32;
+// Versioned so a future scheme can never produce the same secret for the same volume.
+constexpr std::string_view kSecretPrefix = "nfsprov-lock-v1:";
+
+}  // namespace
+
+Result<LockKey> LockKey::FromFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return Status::FromErrno(err, "open lock key file " + path + ": " + std::strerror(err));
+  }
+  std::string bytes;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::FromErrno(err, "read lock key file " + path + ": " + std::strerror(err));
+    }
+    if (n == 0) break;
+    bytes.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  Result<LockKey> key = FromBytes(std::move(bytes));
+  if (!key.ok()) return key.status().WithContext("lock key file " + path);
+  return key;
+}
+
+Result<LockKey> LockKey::FromBytes(std::string bytes) {
+  // Secrets are often created with `echo`, which adds a newline that is not part of the key.
+  if (bytes.ends_with("\r\n")) {
+    bytes.resize(bytes.size() - 2);
+  } else if (bytes.ends_with('\n')) {
+    bytes.pop_back();
+  }
+  if (bytes.size() < kMinKeyBytes) {
+    return InvalidArgument("lock key is " + std::to_string(bytes.size()) +
+                           " bytes; it must be at least " + std::to_string(kMinKeyBytes));
+  }
+  return LockKey(std::move(bytes));
+}
+
+std::string LockKey::SecretFor(std::string_view volume_id) const {
+  std::string message(kSecretPrefix);
+  message += volume_id;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  // Fails only when OpenSSL itself is broken; an empty secret would make Verify accept "".
+  if (HMAC(EVP_sha256(), bytes_.data(), static_cast<int>(bytes_.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
+           &mac_len) == nullptr) {
+    std::abort();
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * mac_len);
+  for (unsigned int i = 0; i < mac_len; ++i) {
+    hex += kHex[mac[i] >> 4];
+    hex += kHex[mac[i] & 0xf];
+  }
+  return hex;
+}
+
+bool LockKey::Verify(std::string_view volume_id, std::string_view secret) const {
+  const std::string expected = SecretFor(volume_id);
+  // The length is public (always 64); only the content comparison must be constant time.
+  return secret.size() == expected.size() &&
+         CRYPTO_memcmp(secret.data(), expected.data(), expected.size()) == 0;
+}
+
+}  // namespace nfsprov::lockd

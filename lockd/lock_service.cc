@@ -1,0 +1,339 @@
+#include "lockd/lock_service.h"
+
+#include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "csi/serve.h"
+#include "lockd/lock_request.h"
+#include "provisioner/metadata_store.h"
+#include "provisioner/object_id.h"
+
+namespace nfsprov::lockd {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+// How often a queued Acquire looks whether its caller went away.
+constexpr milliseconds kCancelPoll{200};
+
+Status PermissionDenied(std::string message) {
+  return {StatusCode::kPermissionDenied, std::move(message)};
+}
+
+// What goes into the log line: a volume ID never longer than CSI allows.
+std::string LoggedId(const std::string& volume_id) {
+  return volume_id.size() <= kMaxIdBytes ? volume_id : volume_id.substr(0, kMaxIdBytes) + "...";
+}
+
+Result<LockMode> ModeOf(v1::Mode mode) {
+  switch (mode) {
+    case v1::EXCLUSIVE:
+      return LockMode::kExclusive;
+    case v1::SHARED:
+      return LockMode::kShared;
+    default:
+      return InvalidArgument("mode must be EXCLUSIVE or SHARED");
+  }
+}
+
+v1::Mode ProtoMode(LockMode mode) { return mode == LockMode::kShared ? v1::SHARED : v1::EXCLUSIVE; }
+
+void FillLease(const Holder& holder, SteadyClock::time_point now, v1::Lease* lease) {
+  lease->set_lease_id(holder.lease_id);
+  lease->set_mode(ProtoMode(holder.mode));
+  lease->set_fencing_token(holder.token);
+  lease->set_ttl_ms(static_cast<uint32_t>(holder.ttl.count()));
+  const auto remaining = std::max(milliseconds(0), duration_cast<milliseconds>(holder.expires - now));
+  lease->set_remaining_ms(static_cast<uint32_t>(remaining.count()));
+}
+
+// The end of a queued Acquire: its wait_ms, and the call's own deadline less a margin for the reply.
+SteadyClock::time_point WaitDeadline(const grpc::ServerContext& context, milliseconds wait,
+                                     SteadyClock::time_point now) {
+  SteadyClock::time_point end = now + wait;
+  const auto call_deadline = context.deadline();
+  if (call_deadline != std::chrono::system_clock::time_point::max()) {
+    const auto left = call_deadline - std::chrono::system_clock::now() - milliseconds(50);
+    end = std::min(end, now + duration_cast<milliseconds>(std::max(left, decltype(left)::zero())));
+  }
+  return end;
+}
+
+}  // namespace
+
+struct LockService::Volume {
+  std::string id;  // the CSI volume ID
+  ObjectId decoded;
+};
+
+struct LockService::Share {
+  explicit Share(std::shared_ptr<nfs::Client> c)
+      : client(c), store(std::make_unique<MetadataStore>(c)), leases(c) {}
+  std::shared_ptr<nfs::Client> client;
+  std::unique_ptr<MetadataStore> store;
+  LeaseStore leases;
+  std::mutex mu;
+  std::map<std::string, SteadyClock::time_point> checked;  // volume key -> when found lockable
+};
+
+struct LockService::Lock {
+  std::shared_ptr<Share> share;
+  std::string volume_key;
+  std::string name;
+  std::mutex mu;
+  std::condition_variable changed;  // the table changed: waiters look again
+  bool loaded = false;              // guarded by mu, as everything below
+  LeaseTable table;
+  uint64_t reserved = 0;  // the persisted token reservation
+
+  // Drops expired holders and their records; wakes waiters when that freed the lock.
+  void ExpireLocked(SteadyClock::time_point now) {
+    std::vector<Holder> expired = table.Expire(now);
+    for (const Holder& holder : expired) {
+      spdlog::info("lease {} of lock {} on volume {} expired (token {})", holder.lease_id, name,
+                   volume_key, holder.token);
+      Status deleted = share->leases.DeleteLease(volume_key, name, holder.lease_id);
+      if (!deleted.ok()) spdlog::warn("cannot delete expired lease record: {}", deleted.ToString());
+    }
+    if (!expired.empty()) changed.notify_all();
+  }
+
+  // Writes the grant (and a new token block when its token passes the reservation) before the
+  // caller replies with it.
+  Status PersistLocked(const Holder& holder, uint64_t token_block) {
+    if (holder.token > reserved) {
+      const uint64_t next = holder.token + token_block - 1;
+      NFSPROV_RETURN_IF_ERROR(share->leases.Reserve(volume_key, name, next));
+      reserved = next;
+    }
+    return share->leases.PutLease(volume_key, name,
+                                  {holder.lease_id, holder.mode, holder.token, holder.ttl});
+  }
+};
+
+LockService::LockService(LockKey key, LockServiceOptions options)
+    : key_(std::move(key)), options_(options) {}
+
+LockService::~LockService() = default;
+
+Result<LockService::Volume> LockService::CheckVolume(const v1::LockRef& ref) {
+  if (ref.volume_id().empty()) return InvalidArgument("volume_id is required");
+  if (ref.volume_id().size() > kMaxIdBytes) {
+    return InvalidArgument("volume_id is " + std::to_string(ref.volume_id().size()) +
+                           " bytes; a CSI volume ID has at most 128");
+  }
+  // The secret first: nothing about a volume is looked up, or revealed, for a caller without it.
+  if (!key_.Verify(ref.volume_id(), ref.secret())) {
+    return PermissionDenied("the lock secret does not belong to volume " + ref.volume_id() +
+                            ": use the secret from the volume's .nfsprov-lock.json");
+  }
+  Result<ObjectId> decoded = DecodeId(ref.volume_id());
+  if (!decoded.ok()) return decoded.status();
+  if (decoded->kind != ObjectKind::kVolume) {
+    return InvalidArgument(ref.volume_id() + " is a snapshot ID, not a volume ID");
+  }
+  return Volume{ref.volume_id(), std::move(decoded).value()};
+}
+
+Result<std::shared_ptr<LockService::Share>> LockService::ShareFor(const Volume& volume) {
+  const std::string share_key = volume.decoded.share.Key();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = shares_.find(share_key);
+    if (it != shares_.end()) return it->second;
+  }
+  // Connecting happens outside mu_ so an unreachable server does not hold up other shares; two
+  // first calls may both connect, and one connection is kept.
+  Result<std::unique_ptr<nfs::Client>> client =
+      nfs::Client::Connect(volume.decoded.share.Url(), options_.client_options);
+  if (!client.ok()) return client.status();
+  auto share = std::make_shared<Share>(std::shared_ptr<nfs::Client>(std::move(client).value()));
+  std::lock_guard<std::mutex> lock(mu_);
+  return shares_.emplace(share_key, std::move(share)).first->second;
+}
+
+Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRef& ref) {
+  NFSPROV_RETURN_IF_ERROR(ValidateLockName(ref.name()));
+  Result<Volume> volume = CheckVolume(ref);
+  if (!volume.ok()) return volume.status();
+  Result<std::shared_ptr<Share>> share = ShareFor(*volume);
+  if (!share.ok()) return share.status();
+  const std::string& key = volume->decoded.key;
+
+  const auto now = SteadyClock::now();
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock((*share)->mu);
+    auto it = (*share)->checked.find(key);
+    known = it != (*share)->checked.end() && now - it->second < options_.volume_cache_ttl;
+  }
+  if (!known) {
+    Result<std::optional<VolumeRecord>> record = (*share)->store->GetVolume(key);
+    if (!record.ok()) return record.status();
+    if (!record->has_value()) return NotFound("volume " + volume->id + " does not exist");
+    const auto& params = (*record)->parameters;
+    auto locks = params.find("locks");
+    if (locks == params.end() || locks->second != "true") {
+      return FailedPrecondition("volume " + volume->id +
+                                " was not provisioned by a StorageClass with locks: \"true\"");
+    }
+    std::lock_guard<std::mutex> lock((*share)->mu);
+    (*share)->checked[key] = now;
+  }
+
+  std::shared_ptr<Lock> lock;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    std::shared_ptr<Lock>& slot = locks_[volume->decoded.share.Key() + "|" + key + "/" + ref.name()];
+    if (slot == nullptr) {
+      slot = std::make_shared<Lock>();
+      slot->share = *share;
+      slot->volume_key = key;
+      slot->name = ref.name();
+    }
+    lock = slot;
+  }
+  std::lock_guard<std::mutex> guard(lock->mu);
+  if (!lock->loaded) {
+    // First use since lockd started: every lease granted before a restart is held again, for a
+    // full TTL from now, and tokens continue above anything handed out before.
+    Result<StoredLock> stored = lock->share->leases.Load(key, ref.name());
+    if (!stored.ok()) return stored.status();
+    lock->table = LeaseTable(stored->reserved);
+    lock->reserved = stored->reserved;
+    for (const StoredLease& lease : stored->leases) {
+      lock->table.Restore(lease.lease_id, lease.mode, lease.token, lease.ttl, now);
+    }
+    lock->loaded = true;
+    if (!stored->leases.empty()) {
+      spdlog::info("lock {} on volume {}: restored {} lease(s), tokens continue after {}",
+                   ref.name(), volume->id, stored->leases.size(), lock->table.last_token());
+    }
+  }
+  return lock;
+}
+
+grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                                  v1::AcquireResponse* response) {
+  return csi::Serve("lockd.Acquire", LoggedId(request->lock().volume_id()), [&]() -> Status {
+    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
+    Result<LockMode> mode = ModeOf(request->mode());
+    if (!mode.ok()) return mode.status();
+    const milliseconds ttl(request->ttl_ms());
+    NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
+    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    if (!found.ok()) return found.status();
+    Lock& lock = **found;
+    const std::string& id = request->lease_id();
+
+    std::unique_lock<std::mutex> guard(lock.mu);
+    auto now = SteadyClock::now();
+    const auto deadline = WaitDeadline(*context, milliseconds(request->wait_ms()), now);
+    lock.ExpireLocked(now);
+    std::optional<Holder> holder = lock.table.Request(id, *mode, ttl, now);
+    while (!holder.has_value()) {
+      const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
+      if (!queued || now >= deadline || context->IsCancelled()) {
+        lock.table.Withdraw(id, now);
+        lock.changed.notify_all();  // leaving the queue may unblock those behind
+        response->set_granted(false);
+        response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
+        response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
+        return {};
+      }
+      auto wake = std::min(deadline, now + kCancelPoll);
+      if (auto expiry = lock.table.NextExpiry()) wake = std::min(wake, *expiry);
+      lock.changed.wait_until(guard, wake);
+      now = SteadyClock::now();
+      lock.ExpireLocked(now);
+      holder = lock.table.FindHolder(id);
+    }
+
+    Status persisted = lock.PersistLocked(*holder, options_.token_block);
+    if (!persisted.ok() || context->IsCancelled()) {
+      // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
+      lock.table.Release(id, SteadyClock::now());
+      lock.changed.notify_all();
+      if (persisted.ok()) return {StatusCode::kAborted, "the caller cancelled the call"};
+      return persisted.WithContext("record the grant of lock " + lock.name);
+    }
+    response->set_granted(true);
+    FillLease(*holder, now, response->mutable_lease());
+    return {};
+  });
+}
+
+grpc::Status LockService::Renew(grpc::ServerContext*, const v1::RenewRequest* request,
+                                v1::RenewResponse* response) {
+  return csi::Serve("lockd.Renew", LoggedId(request->lock().volume_id()), [&]() -> Status {
+    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
+    const milliseconds ttl(request->ttl_ms());
+    if (ttl.count() != 0) NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
+    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    if (!found.ok()) return found.status();
+    Lock& lock = **found;
+
+    std::lock_guard<std::mutex> guard(lock.mu);
+    const auto now = SteadyClock::now();
+    lock.ExpireLocked(now);
+    const std::optional<Holder> before = lock.table.FindHolder(request->lease_id());
+    std::optional<Holder> holder = lock.table.Renew(request->lease_id(), ttl, now);
+    if (!holder.has_value()) {
+      return NotFound("lease " + request->lease_id() + " does not hold lock " + lock.name +
+                      ": it expired or was released");
+    }
+    if (before.has_value() && before->ttl != holder->ttl) {
+      // The TTL is what a restarted lockd restores the lease with.
+      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
+    }
+    FillLease(*holder, now, response->mutable_lease());
+    return {};
+  });
+}
+
+grpc::Status LockService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
+                                  v1::ReleaseResponse* response) {
+  return csi::Serve("lockd.Release", LoggedId(request->lock().volume_id()), [&]() -> Status {
+    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
+    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    if (!found.ok()) return found.status();
+    Lock& lock = **found;
+
+    std::lock_guard<std::mutex> guard(lock.mu);
+    const auto now = SteadyClock::now();
+    lock.ExpireLocked(now);
+    const bool was_held = lock.table.Release(request->lease_id(), now);
+    lock.changed.notify_all();
+    response->set_was_held(was_held);
+    if (!was_held) return {};
+    Status deleted = lock.share->leases.DeleteLease(lock.volume_key, lock.name, request->lease_id());
+    // The lock is free in memory already; a record left behind only makes a restarted lockd hold
+    // a dead lease for one more TTL.
+    if (!deleted.ok()) spdlog::warn("cannot delete released lease record: {}", deleted.ToString());
+    return {};
+  });
+}
+
+grpc::Status LockService::Inspect(grpc::ServerContext*, const v1::InspectRequest* request,
+                                  v1::InspectResponse* response) {
+  return csi::Serve("lockd.Inspect", LoggedId(request->lock().volume_id()), [&]() -> Status {
+    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    if (!found.ok()) return found.status();
+    Lock& lock = **found;
+
+    std::lock_guard<std::mutex> guard(lock.mu);
+    const auto now = SteadyClock::now();
+    lock.ExpireLocked(now);
+    for (const Holder& holder : lock.table.holders()) FillLease(holder, now, response->add_holders());
+    response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
+    response->set_last_fencing_token(lock.table.last_token());
+    return {};
+  });
+}
+
+}  // namespace nfsprov::lockd

@@ -1,0 +1,72 @@
+// LockService: the gRPC Locks service of lockd.proto.
+//
+// Per call: the secret is checked against the volume ID (LockKey, constant time; a mismatch is
+// PERMISSION_DENIED, logged without the secret), the ID is decoded (provisioner/object_id.h) to
+// find the share, and the volume's record must exist there (NOT_FOUND) with locks: "true"
+// (FAILED_PRECONDITION); a volume once found is remembered for volume_cache_ttl. Each lock is a
+// LeaseTable behind its own mutex, loaded from the share (LeaseStore) on first use, so a
+// restarted lockd picks up every lease granted before.
+//
+// Persistence before reply: a grant is written (lease record, and a token block when needed)
+// before Acquire answers; if that write fails the grant is revoked and the call fails
+// UNAVAILABLE. Renewals write nothing unless the TTL changes. Releases and expiries delete the
+// record after the in-memory state changed (a lost delete only makes a restarted lockd keep a
+// dead lease for one more TTL).
+//
+// Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
+// deadline passes, or the call is cancelled; they then leave the queue (Withdraw). One lockd per
+// set of shares: two instances serving the same volumes would each grant from their own memory.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "lockd/lease_store.h"
+#include "lockd/lease_table.h"
+#include "lockd/lock_secret.h"
+#include "lockd/lockd.grpc.pb.h"
+#include "nfs/client.h"
+
+namespace nfsprov::lockd {
+
+struct LockServiceOptions {
+  nfs::ClientOptions client_options;
+  uint64_t token_block = 1024;  // tokens reserved per write of the tokens record
+  std::chrono::milliseconds volume_cache_ttl{30000};
+};
+
+class LockService final : public v1::Locks::Service {
+ public:
+  LockService(LockKey key, LockServiceOptions options);
+  ~LockService() override;
+
+  grpc::Status Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                       v1::AcquireResponse* response) override;
+  grpc::Status Renew(grpc::ServerContext* context, const v1::RenewRequest* request,
+                     v1::RenewResponse* response) override;
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override;
+  grpc::Status Inspect(grpc::ServerContext* context, const v1::InspectRequest* request,
+                       v1::InspectResponse* response) override;
+
+ private:
+  struct Share;
+  struct Lock;
+  struct Volume;
+
+  Result<Volume> CheckVolume(const v1::LockRef& ref);
+  Result<std::shared_ptr<Share>> ShareFor(const Volume& volume);
+  Result<std::shared_ptr<Lock>> LockFor(const v1::LockRef& ref);
+
+  LockKey key_;
+  LockServiceOptions options_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Share>> shares_;  // by ShareRef::Key()
+  std::map<std::string, std::shared_ptr<Lock>> locks_;     // by volume key + "/" + name
+};
+
+}  // namespace nfsprov::lockd

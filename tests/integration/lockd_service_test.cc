@@ -1,0 +1,338 @@
+// lockd's gRPC service against a real nfs-ganesha and a real gRPC socket: grants, queueing,
+// expiry, persistence across restarts, authorisation, bad input and TLS.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "csi/server.h"
+#include "lockd/lock_service.h"
+#include "lockd/server_tls.h"
+#include "provisioner/metadata_store.h"
+#include "provisioner/object_id.h"
+#include "tests/integration/share_test.h"
+#include "tests/support/log_capture.h"
+#include "tests/support/test_certs.h"
+
+namespace nfsprov::lockd {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kKeyBytes = "0123456789abcdef0123456789abcdef-test-key";
+
+class LockdServiceTest : public ShareTest {
+ protected:
+  void SetUp() override {
+    ShareTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto client = nfs::Client::Connect(share_.Url());
+    ASSERT_TRUE(client.ok()) << client.status().ToString();
+    client_ = std::shared_ptr<nfs::Client>(std::move(client).value());
+    store_ = std::make_unique<MetadataStore>(client_);
+    ASSERT_TRUE(store_->EnsureLayout().ok());
+    locked_id_ = PutVolume("locked", {{"locks", "true"}});
+    plain_id_ = PutVolume("plain", {});
+    StartLockd();
+  }
+
+  void TearDown() override { StopLockd(); }
+
+  std::string PutVolume(const std::string& name, std::map<std::string, std::string> parameters) {
+    VolumeRecord record;
+    record.name = name;
+    record.key = KeyForName(name);
+    record.path = name;
+    record.parameters = std::move(parameters);
+    record.state = VolumeState::kReady;
+    EXPECT_TRUE(store_->PutVolume(record).ok());
+    ObjectId id{ObjectKind::kVolume, share_, record.key};
+    id.share.nfs_version = "4";
+    return EncodeId(id).value();
+  }
+
+  void StartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
+    auto key = LockKey::FromBytes(kKeyBytes);
+    ASSERT_TRUE(key.ok());
+    LockServiceOptions options;
+    options.token_block = 4;  // small, so restarts cross reservations
+    service_ = std::make_unique<LockService>(std::move(key).value(), options);
+    csi::Endpoint endpoint;
+    endpoint.kind = csi::Endpoint::kTcp;
+    endpoint.host = "127.0.0.1";
+    auto server = csi::CsiServer::Start(endpoint, {service_.get()}, std::move(credentials));
+    ASSERT_TRUE(server.ok()) << server.status().ToString();
+    server_grpc_ = std::move(server).value();
+    address_ = "127.0.0.1:" + std::to_string(server_grpc_->bound_port());
+    stub_ = v1::Locks::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  void StopLockd() {
+    if (server_grpc_) server_grpc_->Shutdown(milliseconds(0));
+    server_grpc_.reset();
+    service_.reset();
+  }
+
+  void RestartLockd() {
+    StopLockd();
+    StartLockd();
+  }
+
+  v1::LockRef Ref(const std::string& name, const std::string& volume_id = "") const {
+    v1::LockRef ref;
+    ref.set_volume_id(volume_id.empty() ? locked_id_ : volume_id);
+    ref.set_secret(LockKey::FromBytes(kKeyBytes)->SecretFor(ref.volume_id()));
+    ref.set_name(name);
+    return ref;
+  }
+
+  grpc::Status Acquire(const v1::LockRef& ref, const std::string& lease, v1::Mode mode, uint32_t wait_ms,
+                       v1::AcquireResponse* response, uint32_t ttl_ms = 10000) {
+    v1::AcquireRequest request;
+    *request.mutable_lock() = ref;
+    request.set_lease_id(lease);
+    request.set_mode(mode);
+    request.set_ttl_ms(ttl_ms);
+    request.set_wait_ms(wait_ms);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + milliseconds(wait_ms) + seconds(10));
+    return stub_->Acquire(&context, request, response);
+  }
+
+  // A granted exclusive or shared lease's token; fails the test when not granted.
+  uint64_t MustAcquire(const std::string& name, const std::string& lease,
+                       v1::Mode mode = v1::EXCLUSIVE, uint32_t ttl_ms = 10000) {
+    v1::AcquireResponse response;
+    grpc::Status status = Acquire(Ref(name), lease, mode, 0, &response, ttl_ms);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(response.granted()) << lease << " not granted";
+    return response.lease().fencing_token();
+  }
+
+  bool Release(const std::string& name, const std::string& lease) {
+    v1::ReleaseRequest request;
+    *request.mutable_lock() = Ref(name);
+    request.set_lease_id(lease);
+    v1::ReleaseResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->Release(&context, request, &response).ok());
+    return response.was_held();
+  }
+
+  grpc::Status Renew(const std::string& name, const std::string& lease) {
+    v1::RenewRequest request;
+    *request.mutable_lock() = Ref(name);
+    request.set_lease_id(lease);
+    v1::RenewResponse response;
+    grpc::ClientContext context;
+    return stub_->Renew(&context, request, &response);
+  }
+
+  v1::InspectResponse Inspect(const std::string& name) {
+    v1::InspectRequest request;
+    *request.mutable_lock() = Ref(name);
+    v1::InspectResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->Inspect(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+
+  std::shared_ptr<nfs::Client> client_;
+  std::unique_ptr<MetadataStore> store_;
+  std::string locked_id_, plain_id_;
+  std::unique_ptr<LockService> service_;
+  std::unique_ptr<csi::CsiServer> server_grpc_;
+  std::string address_;
+  std::unique_ptr<v1::Locks::Stub> stub_;
+};
+
+const std::string kLeaseA = "lease-aaaaaaaaaaaaaaaa";
+const std::string kLeaseB = "lease-bbbbbbbbbbbbbbbb";
+const std::string kLeaseC = "lease-cccccccccccccccc";
+
+TEST_F(LockdServiceTest, ExclusiveExcludesAndTokensIncrease) {
+  const uint64_t first = MustAcquire("counter", kLeaseA);
+  EXPECT_GT(first, 0u);
+  v1::AcquireResponse refused;
+  ASSERT_TRUE(Acquire(Ref("counter"), kLeaseB, v1::EXCLUSIVE, 0, &refused).ok());
+  EXPECT_FALSE(refused.granted());
+  EXPECT_EQ(refused.holders(), 1u);
+  // A retried Acquire of the holder is the same grant.
+  EXPECT_EQ(MustAcquire("counter", kLeaseA), first);
+  EXPECT_TRUE(Release("counter", kLeaseA));
+  EXPECT_FALSE(Release("counter", kLeaseA));  // idempotent
+  EXPECT_GT(MustAcquire("counter", kLeaseB), first);
+  // Another name is another lock.
+  MustAcquire("other", kLeaseC);
+}
+
+TEST_F(LockdServiceTest, LeasesAndTokensSurviveRestarts) {
+  uint64_t last = MustAcquire("state", kLeaseA, v1::EXCLUSIVE, 60000);
+  RestartLockd();
+  // The holder from before the restart still holds, and can renew.
+  v1::InspectResponse inspected = Inspect("state");
+  ASSERT_EQ(inspected.holders_size(), 1);
+  EXPECT_EQ(inspected.holders(0).lease_id(), kLeaseA);
+  EXPECT_EQ(inspected.holders(0).fencing_token(), last);
+  v1::AcquireResponse refused;
+  ASSERT_TRUE(Acquire(Ref("state"), kLeaseB, v1::EXCLUSIVE, 0, &refused).ok());
+  EXPECT_FALSE(refused.granted());
+  EXPECT_TRUE(Renew("state", kLeaseA).ok());
+  EXPECT_TRUE(Release("state", kLeaseA));
+  // Tokens go up across restarts, whether or not a token block was used up (block = 4).
+  for (int round = 0; round < 6; ++round) {
+    const std::string lease = "lease-round-" + std::to_string(round) + "-xxxxxxxx";
+    const uint64_t token = MustAcquire("state", lease);
+    EXPECT_GT(token, last) << "round " << round;
+    last = token;
+    EXPECT_TRUE(Release("state", lease));
+    if (round % 2 == 0) RestartLockd();
+  }
+}
+
+TEST_F(LockdServiceTest, SharedHoldersCoexistAndExclusiveWaiterIsNotStarved) {
+  MustAcquire("plugins", kLeaseA, v1::SHARED);
+  MustAcquire("plugins", kLeaseB, v1::SHARED);
+  std::future<v1::AcquireResponse> exclusive = std::async(std::launch::async, [&] {
+    v1::AcquireResponse response;
+    EXPECT_TRUE(Acquire(Ref("plugins"), kLeaseC, v1::EXCLUSIVE, 20000, &response).ok());
+    return response;
+  });
+  for (int i = 0; i < 100 && Inspect("plugins").waiters() == 0; ++i) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_EQ(Inspect("plugins").waiters(), 1u);
+  // A new shared request queues behind the exclusive waiter instead of joining the holders.
+  v1::AcquireResponse late;
+  ASSERT_TRUE(Acquire(Ref("plugins"), "lease-late-shared-xxxx", v1::SHARED, 0, &late).ok());
+  EXPECT_FALSE(late.granted());
+  EXPECT_TRUE(Release("plugins", kLeaseA));
+  EXPECT_EQ(exclusive.wait_for(milliseconds(300)), std::future_status::timeout);  // B still holds
+  EXPECT_TRUE(Release("plugins", kLeaseB));
+  v1::AcquireResponse granted = exclusive.get();
+  EXPECT_TRUE(granted.granted());
+  EXPECT_EQ(granted.lease().mode(), v1::EXCLUSIVE);
+}
+
+TEST_F(LockdServiceTest, WaiterGetsTheLockWhenTheHolderStopsRenewing) {
+  const uint64_t dead = MustAcquire("job", kLeaseA, v1::EXCLUSIVE, 1000);
+  const auto start = std::chrono::steady_clock::now();
+  v1::AcquireResponse response;
+  ASSERT_TRUE(Acquire(Ref("job"), kLeaseB, v1::EXCLUSIVE, 10000, &response).ok());
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(response.granted());
+  EXPECT_GT(response.lease().fencing_token(), dead);
+  EXPECT_GE(waited, milliseconds(900));  // not before the lease ran out
+  EXPECT_LT(waited, seconds(5));
+  grpc::Status renewed = Renew("job", kLeaseA);
+  EXPECT_EQ(renewed.error_code(), grpc::StatusCode::NOT_FOUND) << renewed.error_message();
+}
+
+TEST_F(LockdServiceTest, QueuedAcquireTimesOutAndLeavesTheQueue) {
+  MustAcquire("slow", kLeaseA);
+  v1::AcquireResponse response;
+  ASSERT_TRUE(Acquire(Ref("slow"), kLeaseB, v1::EXCLUSIVE, 300, &response).ok());
+  EXPECT_FALSE(response.granted());
+  EXPECT_EQ(Inspect("slow").waiters(), 0u);
+}
+
+TEST_F(LockdServiceTest, WrongSecretIsDeniedAndNotLogged) {
+  testing::LogCapture log;
+  v1::LockRef ref = Ref("x");
+  const std::string wrong(64, 'f');
+  ref.set_secret(wrong);
+  v1::AcquireResponse response;
+  grpc::Status status = Acquire(ref, kLeaseA, v1::EXCLUSIVE, 0, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(status.error_message().find("does not belong to volume"), std::string::npos);
+  EXPECT_EQ(log.Count({"PERMISSION_DENIED"}), 1);
+  EXPECT_EQ(log.Count({wrong}), 0);
+  // A secret of another volume opens nothing here either.
+  ref.set_secret(Ref("x", plain_id_).secret());
+  EXPECT_EQ(Acquire(ref, kLeaseA, v1::EXCLUSIVE, 0, &response).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(LockdServiceTest, BadInputGetsClearErrorsAndTouchesNothing) {
+  auto code_and_message = [&](const v1::LockRef& ref, const std::string& lease, v1::Mode mode, uint32_t ttl_ms) {
+    v1::AcquireResponse response;
+    grpc::Status status = Acquire(ref, lease, mode, 0, &response, ttl_ms);
+    return std::make_pair(status.error_code(), status.error_message());
+  };
+  ObjectId unknown{ObjectKind::kVolume, share_, KeyForName("never-made")};
+  unknown.share.nfs_version = "4";
+  const std::string unknown_id = EncodeId(unknown).value();
+
+  auto [code, message] = code_and_message(Ref("x", unknown_id), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(message.find("does not exist"), std::string::npos) << message;
+  std::tie(code, message) = code_and_message(Ref("x", plain_id_), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(message.find("locks: \"true\""), std::string::npos) << message;
+  std::tie(code, message) = code_and_message(Ref("a/b"), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  std::tie(code, message) = code_and_message(Ref(".."), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  const std::string long_name(4096, 'n');
+  std::tie(code, message) = code_and_message(Ref(long_name), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(message.size(), 300u) << "the message should not echo a 4 KiB name";
+  std::tie(code, message) = code_and_message(Ref("x"), kLeaseA, v1::EXCLUSIVE, 0);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  // 49 days, the most the field holds (a year is refused by the client library before sending).
+  std::tie(code, message) = code_and_message(Ref("x"), kLeaseA, v1::EXCLUSIVE, 0xffffffffu);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  std::tie(code, message) = code_and_message(Ref("x"), kLeaseA, v1::MODE_UNSPECIFIED, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  std::tie(code, message) = code_and_message(Ref("x"), "short", v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  std::tie(code, message) = code_and_message(Ref("x", std::string(200, 'v')), kLeaseA, v1::EXCLUSIVE, 10000);
+  EXPECT_EQ(code, grpc::StatusCode::INVALID_ARGUMENT) << message;
+  // None of that left lock state on the share.
+  EXPECT_FALSE(std::filesystem::exists(Local(".nfsprov/locks")));
+}
+
+TEST_F(LockdServiceTest, ServesTlsAndRequiresClientCertificates) {
+  const std::string dir = server_->export_dir() + "/../certs";
+  auto certs = testing::MakeTestCerts(dir);
+  ASSERT_TRUE(certs.ok()) << certs.status().ToString();
+  StopLockd();
+  auto credentials = ServerCredentialsFor({certs->server_cert_file, certs->server_key_file, certs->ca_file});
+  ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
+  StartLockd(*credentials);
+
+  auto call = [&](const std::string& ca_pem, bool with_client_cert) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ca_pem;
+    if (with_client_cert) {
+      options.pem_cert_chain = testing::ReadWholeFile(certs->client_cert_file);
+      options.pem_private_key = testing::ReadWholeFile(certs->client_key_file);
+    }
+    auto stub = v1::Locks::NewStub(grpc::CreateChannel(address_, grpc::SslCredentials(options)));
+    v1::InspectRequest request;
+    *request.mutable_lock() = Ref("tls");
+    v1::InspectResponse response;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+    return stub->Inspect(&context, request, &response).error_code();
+  };
+  EXPECT_EQ(call(certs->ca_pem, true), grpc::StatusCode::OK);
+  EXPECT_NE(call(certs->ca_pem, false), grpc::StatusCode::OK);       // no client certificate
+  EXPECT_NE(call(certs->other_ca_pem, true), grpc::StatusCode::OK);  // lockd not trusted
+  // Plaintext clients get nowhere either.
+  v1::InspectResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + seconds(5));
+  v1::InspectRequest request;
+  *request.mutable_lock() = Ref("tls");
+  EXPECT_NE(stub_->Inspect(&context, request, &response).error_code(), grpc::StatusCode::OK);
+}
+
+}  // namespace
+}  // namespace nfsprov::lockd
