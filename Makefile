@@ -37,6 +37,7 @@ bench: build
 	$(BUILD_DIR)/bench/nfsprov_fuse_bench
 	$(BUILD_DIR)/bench/nfsprov_node_bench
 	$(BUILD_DIR)/bench/nfsprov_quota_bench
+	$(BUILD_DIR)/bench/nfsprov_lock_bench
 
 # The controller end to end against an embedded nfs-ganesha, step by step (leaves nothing running).
 demo: build

@@ -179,12 +179,6 @@ Status LeaseStore::DeleteLease(const std::string& volume_key, const std::string&
   return IgnoreNotFound(client_->Unlink(*dir + "/" + std::string(kLeasePrefix) + lease_id));
 }
 
-Status LeaseStore::DeleteVolumeLocks(const std::string& volume_key) {
-  NFSPROV_RETURN_IF_ERROR(CheckKey(volume_key));
-  Result<nfs::TreeStats> removed = nfs::RemoveTree(*client_, MetadataStore::VolumeLocksDir(volume_key));
-  return removed.status();
-}
-
 std::string EncodeLease(const StoredLease& lease) {
   return std::string(kVersion) + " mode=" + (lease.mode == LockMode::kShared ? "s" : "x") +
          " token=" + std::to_string(lease.token) + " ttl_ms=" + std::to_string(lease.ttl.count());

@@ -13,6 +13,8 @@
 // token above the reservation, so a grant usually costs one NFS request (its lease record).
 // After a restart the next token is reserved + 1: gaps, never repeats.
 //
+// DeleteVolume removes a volume's locks (MetadataStore::DeleteVolumeLocks).
+//
 // Every call is one or a few NFS requests and is safe to repeat. Errors are the client's
 // (UNAVAILABLE when the server cannot be reached); a record that cannot be parsed is INTERNAL
 // naming it. Callers serialise calls on one lock; calls on different locks may run concurrently.
@@ -59,8 +61,6 @@ class LeaseStore {
   // Removes the lease's record; missing: OK.
   Status DeleteLease(const std::string& volume_key, const std::string& name,
                      const std::string& lease_id);
-  // Removes every lock of a volume (DeleteVolume); missing: OK.
-  Status DeleteVolumeLocks(const std::string& volume_key);
 
  private:
   std::shared_ptr<nfs::Client> client_;

@@ -23,7 +23,7 @@ std::optional<Holder> LeaseTable::Request(const std::string& lease_id, LockMode 
                                           std::chrono::milliseconds ttl,
                                           SteadyClock::time_point now) {
   Expire(now);
-  if (auto held = FindHolder(lease_id)) return held;
+  if (FindHolder(lease_id)) return Renew(lease_id, std::chrono::milliseconds(0), now);
   if (!IsWaiting(lease_id)) waiters_.push_back(Waiter{lease_id, mode, ttl});
   GrantInOrder(now);
   return FindHolder(lease_id);

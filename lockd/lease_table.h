@@ -52,9 +52,10 @@ class LeaseTable {
   void Restore(const std::string& lease_id, LockMode mode, uint64_t token,
                std::chrono::milliseconds ttl, SteadyClock::time_point now);
 
-  // Asks for the lock: expires stale holders, then queues `lease_id` at the back (unless it
-  // already holds or waits: nothing changes, a holder keeps its token) and grants in FIFO order
-  // what can be granted. Returns the holder when lease_id holds the lock afterwards.
+  // Asks for the lock: expires stale holders, then queues `lease_id` at the back and grants in
+  // FIFO order what can be granted. Returns the holder when lease_id holds the lock afterwards.
+  // Asking again for an ID that waits changes nothing; for one that holds, it keeps its token
+  // and is renewed (a retried Acquire starts the client's lease clock anew, so lockd's must too).
   std::optional<Holder> Request(const std::string& lease_id, LockMode mode,
                                 std::chrono::milliseconds ttl, SteadyClock::time_point now);
 

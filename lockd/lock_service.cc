@@ -71,6 +71,24 @@ struct LockService::Volume {
   ObjectId decoded;
 };
 
+namespace {
+
+// The volume's record exists (NOT_FOUND) and its class asked for locks (FAILED_PRECONDITION).
+Status CheckLockable(MetadataStore& store, const LockService::Volume& volume) {
+  Result<std::optional<VolumeRecord>> record = store.GetVolume(volume.decoded.key);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return NotFound("volume " + volume.id + " does not exist");
+  const auto& params = (*record)->parameters;
+  auto locks = params.find("locks");
+  if (locks == params.end() || locks->second != "true") {
+    return FailedPrecondition("volume " + volume.id +
+                              " was not provisioned by a StorageClass with locks: \"true\"");
+  }
+  return {};
+}
+
+}  // namespace
+
 struct LockService::Share {
   explicit Share(std::shared_ptr<nfs::Client> c)
       : client(c), store(std::make_unique<MetadataStore>(c)), leases(c) {}
@@ -86,10 +104,18 @@ struct LockService::Lock {
   std::string volume_key;
   std::string name;
   std::mutex mu;
-  std::condition_variable changed;  // the table changed: waiters look again
-  bool loaded = false;              // guarded by mu, as everything below
+  bool loaded = false;  // guarded by mu, as everything below
   LeaseTable table;
   uint64_t reserved = 0;  // the persisted token reservation
+  // Queued Acquire calls, each sleeping on its own condition variable: a change wakes only those
+  // it granted or dropped, not every waiter (64 waiters, one grant: one wake-up, not 64).
+  std::map<std::string, std::condition_variable*> sleepers;
+
+  void WakeLocked() {
+    for (const auto& [id, wake] : sleepers) {
+      if (!table.IsWaiting(id)) wake->notify_one();  // granted, or no longer queued
+    }
+  }
 
   // Drops expired holders and their records; wakes waiters when that freed the lock.
   void ExpireLocked(SteadyClock::time_point now) {
@@ -100,7 +126,7 @@ struct LockService::Lock {
       Status deleted = share->leases.DeleteLease(volume_key, name, holder.lease_id);
       if (!deleted.ok()) spdlog::warn("cannot delete expired lease record: {}", deleted.ToString());
     }
-    if (!expired.empty()) changed.notify_all();
+    if (!expired.empty()) WakeLocked();
   }
 
   // Writes the grant (and a new token block when its token passes the reservation) before the
@@ -166,24 +192,25 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
   const std::string& key = volume->decoded.key;
 
   const auto now = SteadyClock::now();
-  bool known = false;
+  bool fresh = false, seen = false;
   {
     std::lock_guard<std::mutex> lock((*share)->mu);
     auto it = (*share)->checked.find(key);
-    known = it != (*share)->checked.end() && now - it->second < options_.volume_cache_ttl;
+    seen = it != (*share)->checked.end();
+    fresh = seen && now - it->second < options_.volume_cache_ttl;
   }
-  if (!known) {
-    Result<std::optional<VolumeRecord>> record = (*share)->store->GetVolume(key);
-    if (!record.ok()) return record.status();
-    if (!record->has_value()) return NotFound("volume " + volume->id + " does not exist");
-    const auto& params = (*record)->parameters;
-    auto locks = params.find("locks");
-    if (locks == params.end() || locks->second != "true") {
-      return FailedPrecondition("volume " + volume->id +
-                                " was not provisioned by a StorageClass with locks: \"true\"");
+  if (!fresh) {
+    Status lockable = CheckLockable(*(*share)->store, *volume);
+    // A volume found before stays lockable while the server is away: holders can renew what
+    // lockd holds in memory (new grants still need the server, to be recorded).
+    if (lockable.code() == StatusCode::kUnavailable && seen) {
+      spdlog::warn("cannot re-check volume {}: {}; going by the earlier check", volume->id,
+                   lockable.ToString());
+    } else {
+      NFSPROV_RETURN_IF_ERROR(lockable);
+      std::lock_guard<std::mutex> lock((*share)->mu);
+      (*share)->checked[key] = now;
     }
-    std::lock_guard<std::mutex> lock((*share)->mu);
-    (*share)->checked[key] = now;
   }
 
   std::shared_ptr<Lock> lock;
@@ -236,29 +263,35 @@ grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::Acquir
     const auto deadline = WaitDeadline(*context, milliseconds(request->wait_ms()), now);
     lock.ExpireLocked(now);
     std::optional<Holder> holder = lock.table.Request(id, *mode, ttl, now);
-    while (!holder.has_value()) {
-      const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
-      if (!queued || now >= deadline || context->IsCancelled()) {
-        lock.table.Withdraw(id, now);
-        lock.changed.notify_all();  // leaving the queue may unblock those behind
-        response->set_granted(false);
-        response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
-        response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
-        return {};
+    if (!holder.has_value()) {
+      std::condition_variable wake;
+      lock.sleepers[id] = &wake;
+      while (!holder.has_value()) {
+        const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
+        if (!queued || now >= deadline || context->IsCancelled()) {
+          lock.table.Withdraw(id, now);
+          lock.sleepers.erase(id);
+          lock.WakeLocked();  // leaving the queue may unblock those behind
+          response->set_granted(false);
+          response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
+          response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
+          return {};
+        }
+        auto until = std::min(deadline, now + kCancelPoll);
+        if (auto expiry = lock.table.NextExpiry()) until = std::min(until, *expiry);
+        wake.wait_until(guard, until);
+        now = SteadyClock::now();
+        lock.ExpireLocked(now);
+        holder = lock.table.FindHolder(id);
       }
-      auto wake = std::min(deadline, now + kCancelPoll);
-      if (auto expiry = lock.table.NextExpiry()) wake = std::min(wake, *expiry);
-      lock.changed.wait_until(guard, wake);
-      now = SteadyClock::now();
-      lock.ExpireLocked(now);
-      holder = lock.table.FindHolder(id);
+      lock.sleepers.erase(id);
     }
 
     Status persisted = lock.PersistLocked(*holder, options_.token_block);
     if (!persisted.ok() || context->IsCancelled()) {
       // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
       lock.table.Release(id, SteadyClock::now());
-      lock.changed.notify_all();
+      lock.WakeLocked();
       if (persisted.ok()) return {StatusCode::kAborted, "the caller cancelled the call"};
       return persisted.WithContext("record the grant of lock " + lock.name);
     }
@@ -304,16 +337,20 @@ grpc::Status LockService::Release(grpc::ServerContext*, const v1::ReleaseRequest
     if (!found.ok()) return found.status();
     Lock& lock = **found;
 
-    std::lock_guard<std::mutex> guard(lock.mu);
-    const auto now = SteadyClock::now();
-    lock.ExpireLocked(now);
-    const bool was_held = lock.table.Release(request->lease_id(), now);
-    lock.changed.notify_all();
+    bool was_held = false;
+    {
+      std::lock_guard<std::mutex> guard(lock.mu);
+      const auto now = SteadyClock::now();
+      lock.ExpireLocked(now);
+      was_held = lock.table.Release(request->lease_id(), now);
+      lock.WakeLocked();
+    }
     response->set_was_held(was_held);
     if (!was_held) return {};
+    // Outside the lock's mutex, so the next holder's grant does not wait for it (lease IDs are
+    // not reused, so this cannot remove a newer record). The lock is free in memory already; a
+    // record left behind only makes a restarted lockd hold a dead lease for one more TTL.
     Status deleted = lock.share->leases.DeleteLease(lock.volume_key, lock.name, request->lease_id());
-    // The lock is free in memory already; a record left behind only makes a restarted lockd hold
-    // a dead lease for one more TTL.
     if (!deleted.ok()) spdlog::warn("cannot delete released lease record: {}", deleted.ToString());
     return {};
   });

@@ -670,10 +670,8 @@ Status Controller::DeleteVolume(const std::string& volume_id) {
   Result<bool> trashed = ApplyOnDelete(*share->client, EffectiveOnDelete(record), record.path, record.key);
   if (!trashed.ok()) return trashed.status();
   if (quota_backend_) NFSPROV_RETURN_IF_ERROR(quota_backend_->ClearLimit(share->share, record.path));
-  if (auto locks = record.parameters.find("locks"); locks != record.parameters.end() && locks->second == "true") {
-    Result<nfs::TreeStats> leases = nfs::RemoveTree(*share->client, MetadataStore::VolumeLocksDir(record.key));
-    if (!leases.ok()) return leases.status().WithContext("remove the volume's lock leases");
-  }
+  if (auto locks = record.parameters.find("locks"); locks != record.parameters.end() && locks->second == "true")
+    NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolumeLocks(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->Release(record.path, record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteUsage(record.key));
   NFSPROV_RETURN_IF_ERROR(share->store->DeleteVolume(record.key));

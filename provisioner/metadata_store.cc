@@ -432,6 +432,26 @@ Status MetadataStore::DeleteUsage(const std::string& key) {
 
 Result<std::vector<std::string>> MetadataStore::ListUsageKeys() { return ListKeys(*client_, kUsage); }
 
+Status MetadataStore::DeleteVolumeLocks(const std::string& key) {
+  const std::string dir = VolumeLocksDir(key);
+  if (dir.empty()) return InvalidArgument("invalid volume key " + nfs::QuoteForMessage(key));
+  auto ignore_missing = [](Status s) { return s.code() == StatusCode::kNotFound ? Status() : s; };
+  Result<std::vector<nfs::DirEntry>> locks = client_->ReadDir(dir);
+  if (!locks.ok()) return ignore_missing(locks.status());
+  for (const nfs::DirEntry& lock : *locks) {
+    const std::string lock_dir = dir + "/" + lock.name;
+    Result<std::vector<nfs::DirEntry>> records = client_->ReadDir(lock_dir);
+    if (!records.ok()) {
+      NFSPROV_RETURN_IF_ERROR(ignore_missing(records.status()));
+      continue;
+    }
+    for (const nfs::DirEntry& record : *records)
+      NFSPROV_RETURN_IF_ERROR(ignore_missing(client_->Unlink(lock_dir + "/" + record.name)));
+    NFSPROV_RETURN_IF_ERROR(ignore_missing(client_->Rmdir(lock_dir)));
+  }
+  return ignore_missing(client_->Rmdir(dir));
+}
+
 Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
                                          std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
   if (record.state != VolumeState::kReady)

@@ -29,7 +29,8 @@
 // mix) and survive controller restarts and reinstalls: the share is the only state. Regular files
 // would cost an OPEN, WRITE, COMMIT and CLOSE each, serialised per connection (NFSv4 open state). A record that cannot
 // be parsed is INTERNAL naming the file, never silently ignored. Volume directories never
-// contain driver files: databases refuse a non-empty data directory.
+// contain driver files (databases refuse a non-empty data directory), except the lock file of a
+// class with locks: "true" (docs/locks.md).
 #pragma once
 
 #include <atomic>
@@ -116,6 +117,10 @@ class MetadataStore {
   static std::string RootsDir();   // roots/: a references directory and a teardown mark per root
   static std::string LocksDir();  // locks/: lockd's (lockd/lease_store.h)
   static std::string VolumeLocksDir(const std::string& key);  // locks/<key>: one volume's
+
+  // Removes lockd's state of a volume's locks: locks/<key>/<name>/<records> (a READDIR per
+  // directory, then UNLINKs and RMDIRs; NFSv3 too). Missing: OK.
+  Status DeleteVolumeLocks(const std::string& key);
   static std::string ArchivePath(const std::string& relative_path, const std::string& key);
 
   // std::nullopt when there is no record.

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "provisioner/metadata_store.h"
 #include "provisioner/object_id.h"
 #include "tests/support/ganesha_server.h"
 
@@ -143,7 +144,7 @@ TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));  // no directories at all
   ASSERT_OK(store_->Reserve(key_, kLock, 1));
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));
-  ASSERT_OK(store_->DeleteVolumeLocks(other_key_));
+  ASSERT_OK(MetadataStore(client_).DeleteVolumeLocks(other_key_));
 }
 
 TEST_F(LeaseStoreTest, DeleteVolumeLocksKeepsOtherVolumes) {
@@ -153,7 +154,7 @@ TEST_F(LeaseStoreTest, DeleteVolumeLocksKeepsOtherVolumes) {
       ASSERT_OK(store_->PutLease(key, name, {kIdA, LockMode::kShared, 1, 10s}));
     }
   }
-  ASSERT_OK(store_->DeleteVolumeLocks(key_));
+  ASSERT_OK(MetadataStore(client_).DeleteVolumeLocks(key_));
   EXPECT_FALSE(std::filesystem::exists(Local(".nfsprov/locks/" + key_)));
   for (const char* name : {"one", "two"}) {
     Result<StoredLock> gone = store_->Load(key_, name);
@@ -165,7 +166,7 @@ TEST_F(LeaseStoreTest, DeleteVolumeLocksKeepsOtherVolumes) {
     EXPECT_EQ(kept->reserved, 8u);
     EXPECT_EQ(kept->leases.size(), 1u);
   }
-  ASSERT_OK(store_->DeleteVolumeLocks(key_));  // again: nothing left, still OK
+  ASSERT_OK(MetadataStore(client_).DeleteVolumeLocks(key_));  // again: nothing left, still OK
 }
 
 TEST_F(LeaseStoreTest, IgnoresEntriesThatAreNotRecords) {
@@ -212,7 +213,7 @@ TEST_F(LeaseStoreTest, BadInputIsRefusedBeforeTheServer) {
     EXPECT_EQ(store_->Reserve(bad_key, kLock, 1).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->PutLease(bad_key, kLock, good).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->DeleteLease(bad_key, kLock, kIdA).code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(store_->DeleteVolumeLocks(bad_key).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(MetadataStore(client_).DeleteVolumeLocks(bad_key).code(), StatusCode::kInvalidArgument);
   }
   for (const std::string& bad_name :
        std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "sp ace", std::string(201, 'n')}) {

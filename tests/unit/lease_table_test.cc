@@ -263,14 +263,15 @@ TEST(LeaseTableTest, RenewOfUnknownOrWaitingIdFails) {
   EXPECT_FALSE(t.Renew("b", milliseconds(0), kT0));
 }
 
-TEST(LeaseTableTest, RequestByHolderIsIdempotent) {
+TEST(LeaseTableTest, RequestByHolderKeepsItsTokenAndRenews) {
   LeaseTable t;
   auto first = t.Request("a", kX, kTtl, kT0);
   ASSERT_TRUE(first);
   auto again = t.Request("a", kX, kTtl, kT0 + milliseconds(100));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->token, first->token);
-  EXPECT_EQ(again->expires, first->expires);
+  // A retried Acquire restarts the client's lease clock, so lockd's restarts too.
+  EXPECT_EQ(again->expires, kT0 + milliseconds(100) + kTtl);
   EXPECT_EQ(t.last_token(), 1u);
   EXPECT_EQ(t.holders().size(), 1u);
   EXPECT_TRUE(t.waiters().empty());
