@@ -1,5 +1,7 @@
 #include "lockd/lock_file.h"
 
+#include "common/local_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -71,37 +73,15 @@ Result<LockFile> LockFileFromJson(std::string_view text) {
 
 Result<LockFile> ReadLockFile(const std::string& volume_dir) {
   const std::string path = volume_dir + "/" + std::string(kLockFileName);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return Status(StatusCode::kNotFound,
-                    volume_dir + " has no " + std::string(kLockFileName) +
-                        ": the volume was not provisioned by a StorageClass with locks: \"true\"",
-                    err);
-    }
-    return Status::FromErrno(err, "open " + path + ": " + std::strerror(err));
+  Result<std::string> text = ReadLocalFile(path, kMaxLockFileBytes);
+  if (!text.ok() && text.status().code() == StatusCode::kNotFound) {
+    return Status(StatusCode::kNotFound,
+                  volume_dir + " has no " + std::string(kLockFileName) +
+                      ": the volume was not provisioned by a StorageClass with locks: \"true\"",
+                  text.status().sys_errno());
   }
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read " + path + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxLockFileBytes) {
-      ::close(fd);
-      return InvalidArgument(path + " is over " + std::to_string(kMaxLockFileBytes) +
-                             " bytes; it is not a lock file");
-    }
-  }
-  ::close(fd);
-  Result<LockFile> file = LockFileFromJson(text);
+  if (!text.ok()) return text.status();
+  Result<LockFile> file = LockFileFromJson(*text);
   if (!file.ok()) return file.status().WithContext(path);
   return file;
 }

@@ -1,5 +1,7 @@
 #include "lockd/lock_secret.h"
 
+#include "common/local_file.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -21,26 +23,9 @@ constexpr std::string_view kSecretPrefix = "nfsprov-lock-v1:";
 }  // namespace
 
 Result<LockKey> LockKey::FromFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return Status::FromErrno(err, "open lock key file " + path + ": " + std::strerror(err));
-  }
-  std::string bytes;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read lock key file " + path + ": " + std::strerror(err));
-    }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  Result<LockKey> key = FromBytes(std::move(bytes));
+  Result<std::string> bytes = ReadLocalFile(path);
+  if (!bytes.ok()) return bytes.status().WithContext("lock key file");
+  Result<LockKey> key = FromBytes(std::move(bytes).value());
   if (!key.ok()) return key.status().WithContext("lock key file " + path);
   return key;
 }

@@ -245,6 +245,12 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
   return lock;
 }
 
+Result<std::shared_ptr<LockService::Lock>> LockService::LeaseLock(const v1::LockRef& ref,
+                                                                  const std::string& lease_id) {
+  NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(lease_id));
+  return LockFor(ref);
+}
+
 grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
                                   v1::AcquireResponse* response) {
   return csi::Serve("lockd.Acquire", LoggedId(request->lock().volume_id()), [&]() -> Status {
@@ -304,10 +310,9 @@ grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::Acquir
 grpc::Status LockService::Renew(grpc::ServerContext*, const v1::RenewRequest* request,
                                 v1::RenewResponse* response) {
   return csi::Serve("lockd.Renew", LoggedId(request->lock().volume_id()), [&]() -> Status {
-    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
     const milliseconds ttl(request->ttl_ms());
     if (ttl.count() != 0) NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
-    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
     if (!found.ok()) return found.status();
     Lock& lock = **found;
 
@@ -332,8 +337,7 @@ grpc::Status LockService::Renew(grpc::ServerContext*, const v1::RenewRequest* re
 grpc::Status LockService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
                                   v1::ReleaseResponse* response) {
   return csi::Serve("lockd.Release", LoggedId(request->lock().volume_id()), [&]() -> Status {
-    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
-    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+    Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
     if (!found.ok()) return found.status();
     Lock& lock = **found;
 

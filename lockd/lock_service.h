@@ -62,6 +62,8 @@ class LockService final : public v1::Locks::Service {
   Result<Volume> CheckVolume(const v1::LockRef& ref);
   Result<std::shared_ptr<Share>> ShareFor(const Volume& volume);
   Result<std::shared_ptr<Lock>> LockFor(const v1::LockRef& ref);
+  // LockFor, for a call about an existing lease (Renew, Release).
+  Result<std::shared_ptr<Lock>> LeaseLock(const v1::LockRef& ref, const std::string& lease_id);
 
   LockKey key_;
   LockServiceOptions options_;

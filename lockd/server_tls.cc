@@ -1,22 +1,13 @@
 #include "lockd/server_tls.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include "common/local_file.h"
 
 namespace nfsprov::lockd {
 
 Result<std::string> ReadPemFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int err = errno;
-    return Status::FromErrno(err, "read " + path + ": " + std::strerror(err));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) return InvalidArgument(path + " is empty");
-  return text.str();
+  Result<std::string> text = ReadLocalFile(path);
+  if (text.ok() && text->empty()) return InvalidArgument(path + " is empty");
+  return text;
 }
 
 Result<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(const ServerTlsFiles& files) {
