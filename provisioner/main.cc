@@ -184,6 +184,8 @@ int RunController(const CommonFlags& common, const ControllerFlags& flags) {
   }
   if (flags.lock_key_file.empty() != flags.lockd_address.empty())
     return Fail(InvalidArgument("--lock-key-file and --lockd-address go together"));
+  if (!flags.lockd_ca_file.empty() && flags.lock_key_file.empty())
+    return Fail(InvalidArgument("--lockd-ca-file needs --lock-key-file and --lockd-address"));
   if (!flags.lock_key_file.empty()) {
     Result<lockd::LockKey> key = lockd::LockKey::FromFile(flags.lock_key_file);
     if (!key.ok()) return Fail(key.status().WithContext("--lock-key-file"));
