@@ -200,6 +200,17 @@ grpc::Status Release(Stub& stub, const lockd::v1::LockRef& ref, const std::strin
   return stub.Release(&context, request, response);
 }
 
+// An Inspect (no NFS request in lockd) that must succeed.
+void MustInspect(Stub& stub, const lockd::v1::LockRef& ref) {
+  lockd::v1::InspectRequest request;
+  *request.mutable_lock() = ref;
+  lockd::v1::InspectResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::Status status = stub.Inspect(&context, request, &response);
+  if (!status.ok()) Die("Inspect failed: " + status.error_message());
+}
+
 void MustGrant(const grpc::Status& status, const lockd::v1::AcquireResponse& response) {
   if (!status.ok()) Die("Acquire failed: " + status.error_message());
   if (!response.granted()) Die("an uncontended Acquire was not granted");
@@ -268,15 +279,7 @@ void Uncontended(Fixture& f, double getattr_p50) {
   Emit("lockd.release_alone_raw_p50", "ms", Ms(Percentile(release_s, 0.5)));
 
   // A gRPC call into the service that does no NFS: what lockd costs above its NFS requests.
-  const std::vector<double> inspect_s = Sample([&] {
-    lockd::v1::InspectRequest request;
-    *request.mutable_lock() = ref;
-    lockd::v1::InspectResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status status = stub->Inspect(&context, request, &response);
-    if (!status.ok()) Die("Inspect failed: " + status.error_message());
-  });
+  const std::vector<double> inspect_s = Sample([&] { MustInspect(*stub, ref); });
   Emit("lockd.inspect_no_nfs_p50", "ms", Ms(Percentile(inspect_s, 0.5)));
 
   // A call lockd refuses before any work (a malformed lease ID): the bare gRPC round trip. Its
@@ -351,15 +354,7 @@ ContendedResult Contended(Fixture& f, int contenders, std::chrono::seconds run, 
   std::vector<std::unique_ptr<Stub>> stubs;
   for (int i = 0; i < contenders; ++i) stubs.push_back(f.NewStub());
   // Connect every channel before the clock starts.
-  for (auto& stub : stubs) {
-    lockd::v1::InspectRequest request;
-    *request.mutable_lock() = ref;
-    lockd::v1::InspectResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    grpc::Status status = stub->Inspect(&context, request, &response);
-    if (!status.ok()) Die("Inspect failed: " + status.error_message());
-  }
+  for (auto& stub : stubs) MustInspect(*stub, ref);
 
   std::atomic<int> holders{0};
   std::atomic<int> violations{0};

@@ -67,6 +67,11 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
 inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 
+// OK for NOT_FOUND (removing what is already gone), `status` otherwise.
+inline Status IgnoreNotFound(Status status) {
+  return status.code() == StatusCode::kNotFound ? Status() : status;
+}
+
 // A value or the Status that explains why there is none. Never holds an OK status.
 template <typename T>
 class Result {

@@ -22,19 +22,9 @@ constexpr std::string_view kLeasePrefix = "lease.";
 constexpr std::string_view kVersion = "v1";
 constexpr uint32_t kPrivateMode = 0700;
 
-Status IgnoreNotFound(Status status) {
-  return status.code() == StatusCode::kNotFound ? Status() : status;
-}
-
-Status CheckKey(std::string_view key) {
-  if (IsValidKey(key)) return {};
-  return InvalidArgument("invalid volume key " + nfs::QuoteForMessage(key) + ": expected " +
-                         std::to_string(kKeyChars) + " characters of base32 (a-z, 2-7)");
-}
-
 // The lock's directory; checked before anything reaches the server.
 Result<std::string> LockDir(const std::string& volume_key, const std::string& name) {
-  NFSPROV_RETURN_IF_ERROR(CheckKey(volume_key));
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(volume_key));
   NFSPROV_RETURN_IF_ERROR(ValidateLockName(name));
   return MetadataStore::VolumeLocksDir(volume_key) + "/" + name;
 }

@@ -1,13 +1,8 @@
 #include "lockd/lock_file.h"
 
-#include "common/local_file.h"
-
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <nlohmann/json.hpp>
+
+#include "common/local_file.h"
 
 namespace nfsprov::lockd {
 
@@ -16,9 +11,6 @@ namespace {
 using nlohmann::json;
 
 constexpr int kVersion = 1;
-
-// The lock file is a few KiB at most (a CA bundle); anything far larger is not ours.
-constexpr std::size_t kMaxLockFileBytes = 1 << 20;
 
 // The string at `key`, or INVALID_ARGUMENT naming the key (never its value: it may be the secret).
 Status ReadString(const json& object, const char* key, bool required, std::string& out) {
@@ -73,7 +65,7 @@ Result<LockFile> LockFileFromJson(std::string_view text) {
 
 Result<LockFile> ReadLockFile(const std::string& volume_dir) {
   const std::string path = volume_dir + "/" + std::string(kLockFileName);
-  Result<std::string> text = ReadLocalFile(path, kMaxLockFileBytes);
+  Result<std::string> text = ReadLocalFile(path);
   if (!text.ok() && text.status().code() == StatusCode::kNotFound) {
     return Status(StatusCode::kNotFound,
                   volume_dir + " has no " + std::string(kLockFileName) +

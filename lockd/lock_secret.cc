@@ -1,16 +1,13 @@
 #include "lockd/lock_secret.h"
 
-#include "common/local_file.h"
-
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/local_file.h"
 
 namespace nfsprov::lockd {
 

@@ -64,24 +64,15 @@ SteadyClock::time_point WaitDeadline(const grpc::ServerContext& context, millise
   return end;
 }
 
-}  // namespace
-
-struct LockService::Volume {
-  std::string id;  // the CSI volume ID
-  ObjectId decoded;
-};
-
-namespace {
-
 // The volume's record exists (NOT_FOUND) and its class asked for locks (FAILED_PRECONDITION).
-Status CheckLockable(MetadataStore& store, const LockService::Volume& volume) {
-  Result<std::optional<VolumeRecord>> record = store.GetVolume(volume.decoded.key);
+Status CheckLockable(MetadataStore& store, const std::string& volume_id, const std::string& key) {
+  Result<std::optional<VolumeRecord>> record = store.GetVolume(key);
   if (!record.ok()) return record.status();
-  if (!record->has_value()) return NotFound("volume " + volume.id + " does not exist");
+  if (!record->has_value()) return NotFound("volume " + volume_id + " does not exist");
   const auto& params = (*record)->parameters;
   auto locks = params.find("locks");
   if (locks == params.end() || locks->second != "true") {
-    return FailedPrecondition("volume " + volume.id +
+    return FailedPrecondition("volume " + volume_id +
                               " was not provisioned by a StorageClass with locks: \"true\"");
   }
   return {};
@@ -89,10 +80,14 @@ Status CheckLockable(MetadataStore& store, const LockService::Volume& volume) {
 
 }  // namespace
 
+struct LockService::Volume {
+  std::string id;  // the CSI volume ID
+  ObjectId decoded;
+};
+
 struct LockService::Share {
-  explicit Share(std::shared_ptr<nfs::Client> c)
-      : client(c), store(std::make_unique<MetadataStore>(c)), leases(c) {}
-  std::shared_ptr<nfs::Client> client;
+  explicit Share(const std::shared_ptr<nfs::Client>& client)
+      : store(std::make_unique<MetadataStore>(client)), leases(client) {}
   std::unique_ptr<MetadataStore> store;
   LeaseStore leases;
   std::mutex mu;
@@ -200,7 +195,7 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
     fresh = seen && now - it->second < options_.volume_cache_ttl;
   }
   if (!fresh) {
-    Status lockable = CheckLockable(*(*share)->store, *volume);
+    Status lockable = CheckLockable(*(*share)->store, volume->id, key);
     // A volume found before stays lockable while the server is away: holders can renew what
     // lockd holds in memory (new grants still need the server, to be recorded).
     if (lockable.code() == StatusCode::kUnavailable && seen) {

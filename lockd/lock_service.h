@@ -53,11 +53,10 @@ class LockService final : public v1::Locks::Service {
   grpc::Status Inspect(grpc::ServerContext* context, const v1::InspectRequest* request,
                        v1::InspectResponse* response) override;
 
-  struct Volume;  // a volume ID whose secret checked out, decoded
-
  private:
   struct Share;
   struct Lock;
+  struct Volume;  // a volume ID whose secret checked out, decoded
 
   Result<Volume> CheckVolume(const v1::LockRef& ref);
   Result<std::shared_ptr<Share>> ShareFor(const Volume& volume);

@@ -723,8 +723,7 @@ Status Controller::PlaceLockFile(ShareHandle& share, const Volume& volume, const
                                .value_or("");  // a record's path is valid; "" fails every call
   if (!params.locks) {
     if (volume.source.kind == ContentSource::Kind::kNone) return Status();
-    Status removed = share.client->Unlink(path);  // a copy must not open its source's locks
-    return removed.code() == StatusCode::kNotFound ? Status() : removed;
+    return IgnoreNotFound(share.client->Unlink(path));  // a copy must not open its source's locks
   }
   const std::string text = lock_file_(volume.id);
   Result<std::string> current = share.client->ReadFile(path);

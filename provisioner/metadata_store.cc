@@ -33,25 +33,15 @@ constexpr int kClaimAttempts = 8;
 std::string AreaDir() { return "/" + std::string(kMetadataDir); }
 std::string AreaDir(std::string_view sub) { return AreaDir() + "/" + std::string(sub); }
 
-Status IgnoreNotFound(Status status) {
-  return status.code() == StatusCode::kNotFound ? Status() : status;
-}
-
-Status CheckKey(std::string_view key) {
-  if (IsValidKey(key)) return {};
-  return InvalidArgument("invalid key " + nfs::QuoteForMessage(key) + ": expected " +
-                         std::to_string(kKeyChars) + " characters of base32 (a-z, 2-7)");
-}
-
 // A claim names a volume key or kSharedRootOwner.
 Status CheckOwner(std::string_view owner) {
-  return MetadataStore::IsClaimOwner(owner) ? Status() : CheckKey(owner);
+  return MetadataStore::IsClaimOwner(owner) ? Status() : ValidateKey(owner);
 }
 
 // "/.nfsprov/<sub>/<key><suffix>" for a valid key.
 Result<std::string> KeyedPath(std::string_view sub, std::string_view key,
                               std::string_view suffix) {
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(key));
   return nfs::JoinUnderRoot(AreaDir(sub), std::string(key) + std::string(suffix));
 }
 
@@ -433,23 +423,22 @@ Status MetadataStore::DeleteUsage(const std::string& key) {
 Result<std::vector<std::string>> MetadataStore::ListUsageKeys() { return ListKeys(*client_, kUsage); }
 
 Status MetadataStore::DeleteVolumeLocks(const std::string& key) {
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(key));
   const std::string dir = VolumeLocksDir(key);
-  if (dir.empty()) return InvalidArgument("invalid volume key " + nfs::QuoteForMessage(key));
-  auto ignore_missing = [](Status s) { return s.code() == StatusCode::kNotFound ? Status() : s; };
   Result<std::vector<nfs::DirEntry>> locks = client_->ReadDir(dir);
-  if (!locks.ok()) return ignore_missing(locks.status());
+  if (!locks.ok()) return IgnoreNotFound(locks.status());
   for (const nfs::DirEntry& lock : *locks) {
     const std::string lock_dir = dir + "/" + lock.name;
     Result<std::vector<nfs::DirEntry>> records = client_->ReadDir(lock_dir);
     if (!records.ok()) {
-      NFSPROV_RETURN_IF_ERROR(ignore_missing(records.status()));
+      NFSPROV_RETURN_IF_ERROR(IgnoreNotFound(records.status()));
       continue;
     }
     for (const nfs::DirEntry& record : *records)
-      NFSPROV_RETURN_IF_ERROR(ignore_missing(client_->Unlink(lock_dir + "/" + record.name)));
-    NFSPROV_RETURN_IF_ERROR(ignore_missing(client_->Rmdir(lock_dir)));
+      NFSPROV_RETURN_IF_ERROR(IgnoreNotFound(client_->Unlink(lock_dir + "/" + record.name)));
+    NFSPROV_RETURN_IF_ERROR(IgnoreNotFound(client_->Rmdir(lock_dir)));
   }
-  return ignore_missing(client_->Rmdir(dir));
+  return IgnoreNotFound(client_->Rmdir(dir));
 }
 
 Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
@@ -526,7 +515,7 @@ Result<std::optional<std::string>> MetadataStore::ClaimOwner(const std::string& 
 Status MetadataStore::AddRootRef(const std::string& root, const std::string& key) {
   Result<std::string> refs = RootPath(root, "");
   if (!refs.ok()) return refs.status();
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(key));
   NFSPROV_RETURN_IF_ERROR(EnsureLayout());
   const std::string ref = *refs + "/" + key;
   for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
@@ -543,7 +532,7 @@ Status MetadataStore::AddRootRef(const std::string& root, const std::string& key
 Status MetadataStore::RemoveRootRef(const std::string& root, const std::string& key) {
   Result<std::string> refs = RootPath(root, "");
   if (!refs.ok()) return refs.status();
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(key));
   return IgnoreNotFound(client_->Unlink(*refs + "/" + key));
 }
 
@@ -573,7 +562,7 @@ Result<bool> MetadataStore::DropRootRefsIfEmpty(const std::string& root) {
 Result<std::string> MetadataStore::MarkTeardown(const std::string& root, const std::string& key) {
   Result<std::string> mark = RootPath(root, kTeardownSuffix);
   if (!mark.ok()) return mark.status();
-  NFSPROV_RETURN_IF_ERROR(CheckKey(key));
+  NFSPROV_RETURN_IF_ERROR(ValidateKey(key));
   NFSPROV_RETURN_IF_ERROR(EnsureLayout());
   for (int attempt = 0; attempt < kClaimAttempts; ++attempt) {
     Status made = client_->Symlink(key, *mark);

@@ -189,6 +189,12 @@ bool IsValidKey(std::string_view key) {
          });
 }
 
+Status ValidateKey(std::string_view key) {
+  if (IsValidKey(key)) return {};
+  return InvalidArgument("invalid key " + nfs::QuoteForMessage(key) + ": expected " +
+                         std::to_string(kKeyChars) + " characters of base32 (a-z, 2-7)");
+}
+
 Result<std::string> EncodeId(const ObjectId& id) {
   const std::string what(KindName(id.kind));
   if (Status s = CheckFields(id); !s.ok()) return s.WithContext("cannot make a " + what + " ID");

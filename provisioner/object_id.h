@@ -35,6 +35,8 @@ struct ObjectId {
 // 26 chars of base32 (a-z, 2-7) of SHA-256(name); also used for path claims.
 std::string KeyForName(std::string_view name);
 bool IsValidKey(std::string_view key);
+// OK, or INVALID_ARGUMENT quoting the key and saying what a key is.
+Status ValidateKey(std::string_view key);
 
 Result<std::string> EncodeId(const ObjectId& id);
 Result<ObjectId> DecodeId(std::string_view text);

@@ -12,12 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "csi/server.h"
-#include "lockd/lock_service.h"
 #include "lockd/server_tls.h"
-#include "provisioner/metadata_store.h"
-#include "provisioner/object_id.h"
-#include "tests/integration/share_test.h"
+#include "tests/integration/lockd_test.h"
 #include "tests/support/log_capture.h"
 #include "tests/support/test_certs.h"
 
@@ -27,69 +23,33 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-const std::string kKeyBytes = "0123456789abcdef0123456789abcdef-test-key";
-
-class LockdServiceTest : public ShareTest {
+class LockdServiceTest : public LockdTest {
  protected:
+  LockdServiceTest() { options_.token_block = 4; }  // small, so restarts cross reservations
+
   void SetUp() override {
-    ShareTest::SetUp();
+    LockdTest::SetUp();
     if (HasFatalFailure()) return;
-    auto client = nfs::Client::Connect(share_.Url());
-    ASSERT_TRUE(client.ok()) << client.status().ToString();
-    client_ = std::shared_ptr<nfs::Client>(std::move(client).value());
-    store_ = std::make_unique<MetadataStore>(client_);
-    ASSERT_TRUE(store_->EnsureLayout().ok());
-    locked_id_ = PutVolume("locked", {{"locks", "true"}});
     plain_id_ = PutVolume("plain", {});
-    StartLockd();
+    Connect();
   }
 
-  void TearDown() override { StopLockd(); }
-
-  std::string PutVolume(const std::string& name, std::map<std::string, std::string> parameters) {
-    VolumeRecord record;
-    record.name = name;
-    record.key = KeyForName(name);
-    record.path = name;
-    record.parameters = std::move(parameters);
-    record.state = VolumeState::kReady;
-    EXPECT_TRUE(store_->PutVolume(record).ok());
-    ObjectId id{ObjectKind::kVolume, share_, record.key};
-    id.share.nfs_version = "4";
-    return EncodeId(id).value();
-  }
-
-  void StartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
-    auto key = LockKey::FromBytes(kKeyBytes);
-    ASSERT_TRUE(key.ok());
-    LockServiceOptions options;
-    options.token_block = 4;  // small, so restarts cross reservations
-    service_ = std::make_unique<LockService>(std::move(key).value(), options);
-    csi::Endpoint endpoint;
-    endpoint.kind = csi::Endpoint::kTcp;
-    endpoint.host = "127.0.0.1";
-    auto server = csi::CsiServer::Start(endpoint, {service_.get()}, std::move(credentials));
-    ASSERT_TRUE(server.ok()) << server.status().ToString();
-    server_grpc_ = std::move(server).value();
-    address_ = "127.0.0.1:" + std::to_string(server_grpc_->bound_port());
+  // A plaintext stub for the lockd now running.
+  void Connect() {
+    address_ = "127.0.0.1:" + std::to_string(lockd_->bound_port());
     stub_ = v1::Locks::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
 
-  void StopLockd() {
-    if (server_grpc_) server_grpc_->Shutdown(milliseconds(0));
-    server_grpc_.reset();
-    service_.reset();
-  }
-
-  void RestartLockd() {
+  void RestartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
     StopLockd();
-    StartLockd();
+    StartLockd(std::move(credentials));
+    Connect();
   }
 
   v1::LockRef Ref(const std::string& name, const std::string& volume_id = "") const {
     v1::LockRef ref;
-    ref.set_volume_id(volume_id.empty() ? locked_id_ : volume_id);
-    ref.set_secret(LockKey::FromBytes(kKeyBytes)->SecretFor(ref.volume_id()));
+    ref.set_volume_id(volume_id.empty() ? volume_id_ : volume_id);
+    ref.set_secret(key_->SecretFor(ref.volume_id()));
     ref.set_name(name);
     return ref;
   }
@@ -146,11 +106,7 @@ class LockdServiceTest : public ShareTest {
     return response;
   }
 
-  std::shared_ptr<nfs::Client> client_;
-  std::unique_ptr<MetadataStore> store_;
-  std::string locked_id_, plain_id_;
-  std::unique_ptr<LockService> service_;
-  std::unique_ptr<csi::CsiServer> server_grpc_;
+  std::string plain_id_;
   std::string address_;
   std::unique_ptr<v1::Locks::Stub> stub_;
 };
@@ -302,10 +258,9 @@ TEST_F(LockdServiceTest, ServesTlsAndRequiresClientCertificates) {
   const std::string dir = server_->export_dir() + "/../certs";
   auto certs = testing::MakeTestCerts(dir);
   ASSERT_TRUE(certs.ok()) << certs.status().ToString();
-  StopLockd();
   auto credentials = ServerCredentialsFor({certs->server_cert_file, certs->server_key_file, certs->ca_file});
   ASSERT_TRUE(credentials.ok()) << credentials.status().ToString();
-  StartLockd(*credentials);
+  RestartLockd(*credentials);  // stub_ stays plaintext: it must get nowhere now
 
   auto call = [&](const std::string& ca_pem, bool with_client_cert) {
     grpc::SslCredentialsOptions options;

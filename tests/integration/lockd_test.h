@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,21 +31,11 @@ class LockdTest : public ShareTest {
   void SetUp() override {
     ShareTest::SetUp();
     if (HasFatalFailure()) return;
-
-    VolumeRecord record;
-    record.name = "pv-locks";
-    record.key = KeyForName(record.name);
-    record.path = "pv-locks";
-    record.parameters = {{"locks", "true"}};
-    record.state = VolumeState::kReady;
     auto client = nfs::Client::Connect(server_->Url());
     ASSERT_TRUE(client.ok()) << client.status().ToString();
-    MetadataStore store(std::shared_ptr<nfs::Client>(std::move(client).value()));
-    Status put = store.PutVolume(record);
-    ASSERT_TRUE(put.ok()) << put.ToString();
-    auto id = EncodeId({ObjectKind::kVolume, share_, record.key});
-    ASSERT_TRUE(id.ok()) << id.status().ToString();
-    volume_id_ = *id;
+    store_ = std::make_unique<MetadataStore>(std::shared_ptr<nfs::Client>(std::move(client).value()));
+    volume_id_ = PutVolume("pv-locks", {{"locks", "true"}});
+    ASSERT_FALSE(volume_id_.empty());
 
     auto key = lockd::LockKey::FromBytes("0123456789abcdef0123456789abcdef-test-key");
     ASSERT_TRUE(key.ok()) << key.status().ToString();
@@ -59,16 +50,33 @@ class LockdTest : public ShareTest {
     std::ofstream(volume_dir_ + "/" + std::string(kLockFileName)) << lockd::ToJson(TestLockFile());
   }
 
+  // A ready volume record `name` (directory `name`) with `parameters`; returns its ID ("" and a
+  // test failure when it cannot be written).
+  std::string PutVolume(const std::string& name, std::map<std::string, std::string> parameters) {
+    VolumeRecord record;
+    record.name = name;
+    record.key = KeyForName(name);
+    record.path = name;
+    record.parameters = std::move(parameters);
+    record.state = VolumeState::kReady;
+    Status put = store_->PutVolume(record);
+    EXPECT_TRUE(put.ok()) << put.ToString();
+    auto id = EncodeId({ObjectKind::kVolume, share_, record.key});
+    EXPECT_TRUE(id.ok()) << id.status().ToString();
+    return put.ok() && id.ok() ? *id : "";
+  }
+
   void TearDown() override {
     StopLockd();
     if (!volume_dir_.empty()) std::filesystem::remove_all(volume_dir_);
   }
 
-  void StartLockd() {
-    service_ = std::make_unique<lockd::LockService>(*key_, lockd::LockServiceOptions{});
+  // lockd on loopback TCP with options_, plaintext unless `credentials` are given.
+  void StartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
+    service_ = std::make_unique<lockd::LockService>(*key_, options_);
     auto endpoint = csi::ParseEndpoint("tcp://127.0.0.1:0");
     ASSERT_TRUE(endpoint.ok()) << endpoint.status().ToString();
-    auto lockd = csi::CsiServer::Start(*endpoint, {service_.get()});
+    auto lockd = csi::CsiServer::Start(*endpoint, {service_.get()}, std::move(credentials));
     ASSERT_TRUE(lockd.ok()) << lockd.status().ToString();
     lockd_ = std::move(lockd).value();
   }
@@ -85,8 +93,10 @@ class LockdTest : public ShareTest {
             key_->SecretFor(volume_id_), ""};
   }
 
+  std::unique_ptr<MetadataStore> store_;
   std::string volume_id_;
   std::optional<lockd::LockKey> key_;
+  lockd::LockServiceOptions options_;  // what StartLockd serves with
   std::unique_ptr<lockd::LockService> service_;
   std::unique_ptr<csi::CsiServer> lockd_;
   std::string volume_dir_;
