@@ -93,14 +93,6 @@ Result<bool> IsOwnLeftover(nfs::Client& client, const std::string& dir, const Vo
          });
 }
 
-// The answer for a directory that was there before the volume: never shared silently (data loss
-// waits there).
-Status ForeignDirectory(const VolumeParams& params, const std::string& name) {
-  return AlreadyExists("directory " + params.path + " already exists on " + params.share.Url().Display() +
-                       " and belongs to no volume named " + name +
-                       "; delete or rename it, or use a static volume to adopt it");
-}
-
 // Creates every missing parent directory of `path` (relative) with mode 0755, from the first
 // '/' at or after `from` (a prefix known to exist can be skipped).
 Status MakeParents(nfs::Client& client, const std::string& path, std::size_t from = 0) {
@@ -176,20 +168,40 @@ Status CheckNotInsideVolume(MetadataStore& store, const std::string& path) {
   return enclosing->has_value() ? NestingRefused(path, **enclosing) : Status();
 }
 
-// Before a shared root adopts an existing directory: no volume may lie inside it (it would be
-// shared, and deleted with the root). Reads every volume record of the share.
-Status CheckNoVolumeInside(MetadataStore& store, const std::string& root) {
+// A volume's (or another shared root's) directory at or below `dir`, as "<path>, the directory of
+// <whose>"; nullopt when there is none. Reads every volume record of the share.
+Result<std::optional<std::string>> VolumeInside(MetadataStore& store, const std::string& dir) {
   Result<std::vector<VolumeRecord>> records = store.ListVolumes();
   if (!records.ok()) return records.status();
   for (const VolumeRecord& record : *records) {
-    if (record.shared_root == root) continue;
+    if (record.shared_root == dir) continue;
     const std::string& inside = record.layout == "shared" ? record.shared_root : record.path;
-    if (inside == root || inside.starts_with(root + "/"))
-      return FailedPrecondition("shared root " + root + " would contain " + inside + ", the directory of " +
-                                (record.layout == "shared" ? "another shared root" : "volume " + record.name) +
-                                "; volumes cannot nest");
+    if (inside == dir || inside.starts_with(dir + "/"))
+      return std::optional<std::string>(inside + ", the directory of " +
+                                        (record.layout == "shared" ? "another shared root" : "volume " + record.name));
   }
-  return Status();
+  return std::optional<std::string>();
+}
+
+// Before a shared root adopts an existing directory: no volume may lie inside it (it would be
+// shared, and deleted with the root).
+Status CheckNoVolumeInside(MetadataStore& store, const std::string& root) {
+  Result<std::optional<std::string>> inside = VolumeInside(store, root);
+  if (!inside.ok()) return inside.status();
+  if (!inside->has_value()) return Status();
+  return FailedPrecondition("shared root " + root + " would contain " + **inside + "; volumes cannot nest");
+}
+
+// The answer for a directory that was there before the volume: never shared silently (data loss
+// waits there). When it holds a volume (a racing create of a volume inside it can leave it so),
+// the message names that volume instead of suggesting to delete the directory.
+Status ForeignDirectory(MetadataStore& store, const VolumeParams& params, const std::string& name) {
+  const std::string where = "directory " + params.path + " already exists on " + params.share.Url().Display();
+  Result<std::optional<std::string>> inside = VolumeInside(store, params.path);
+  if (inside.ok() && inside->has_value())
+    return AlreadyExists(where + " and holds " + **inside + "; volumes cannot nest");
+  return AlreadyExists(where + " and belongs to no volume named " + name +
+                       "; delete or rename it, or use a static volume to adopt it");
 }
 
 VolumeRecord NewRecord(const CreateVolumeArgs& args, const VolumeParams& params, const std::string& key,
@@ -370,7 +382,7 @@ Result<Volume> Controller::CreateExclusive(const CreateVolumeArgs& args, const V
     Status made = store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
                                            params.uid, params.gid);
     if (made.ok()) return CheckedNew(share, params, id, record);
-    if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(params, args.name);
+    if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(store, params, args.name);
     // An unreachable server would fail the steps as well; the caller's retry resumes.
     if (made.code() == StatusCode::kUnavailable || made.code() == StatusCode::kDeadlineExceeded)
       return made;
@@ -406,7 +418,7 @@ Result<Volume> Controller::CreateExclusive(const CreateVolumeArgs& args, const V
       // The directory was there before us: never share it silently (data loss waits there).
       NFSPROV_RETURN_IF_ERROR(store.Release(record.path, key));
       NFSPROV_RETURN_IF_ERROR(store.DeleteVolume(key));
-      return ForeignDirectory(params, args.name);
+      return ForeignDirectory(store, params, args.name);
     }
     return populated;
   }

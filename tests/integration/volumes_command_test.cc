@@ -20,6 +20,7 @@
 #include "provisioner/controller.h"
 #include "provisioner/object_id.h"
 #include "tests/integration/share_test.h"
+#include "tests/support/run_command.h"
 
 namespace nfsprov {
 namespace {
@@ -30,29 +31,14 @@ using ::testing::HasSubstr;
 constexpr int64_t kMiB = int64_t{1} << 20;
 constexpr int64_t kGiB = int64_t{1} << 30;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using testing::CommandResult;
 
-// Runs the nfsprov binary with `args` (no spaces or shell characters in them).
+// Runs the nfsprov binary with `args`, split at spaces (so none may hold one).
 CommandResult RunNfsprov(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/nfsprov-volumes-stderr-" + std::to_string(::getpid());
-  const std::string command = std::string(NFSPROV_BINARY) + " " + args + " 2>" + err_file;
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0;) result.out.append(buffer, n);
-  int status = ::pclose(pipe);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  std::ifstream in(err_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.err = text.str();
-  fs::remove(err_file);
-  return result;
+  std::vector<std::string> argv = {NFSPROV_BINARY};
+  std::istringstream words(args);
+  for (std::string word; words >> word;) argv.push_back(word);
+  return testing::RunCommand(argv);
 }
 
 // Everything about the exported tree a write could change (atime aside: reads may set it).
