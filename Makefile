@@ -11,8 +11,10 @@ endif
 
 all: build
 
+# Debian packages, then the manifest checks' node, npm packages (npm ci) and kubectl.
 deps:
 	@bash hack/install-deps.sh
+	@bash hack/manifests/install.sh
 
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null

@@ -158,10 +158,9 @@ OpLog::OpLog(std::string method, std::string volume_id)
       volume_id_(std::move(volume_id)),
       start_(std::chrono::steady_clock::now()) {}
 
-void OpLog::Done(const Status& status) {
-  const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - start_)
-                               .count();
+std::chrono::steady_clock::duration OpLog::Done(const Status& status) {
+  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   const auto level = status.ok() ? spdlog::level::info : spdlog::level::warn;
   const std::string_view result = StatusCodeName(status.code());
 
@@ -173,11 +172,12 @@ void OpLog::Done(const Status& status) {
     t_fields = &fields;
     spdlog::log(level, "{}", status.message());  // spdlog reports its own failures, never throws
     t_fields = nullptr;
-    return;
+    return elapsed;
   }
   spdlog::log(level, "method={} volume_id={} duration_ms={} result={} msg={}",
               LogfmtValue(method_), LogfmtValue(volume_id_), duration_ms, result,
               LogfmtValue(status.message()));
+  return elapsed;
 }
 
 }  // namespace nfsprov

@@ -37,8 +37,8 @@ class OpLog {
   OpLog(const OpLog&) = delete;
   OpLog& operator=(const OpLog&) = delete;
 
-  // Logs the summary line with the time elapsed since construction.
-  void Done(const Status& status);
+  // Logs the summary line with the time elapsed since construction, and returns that time.
+  std::chrono::steady_clock::duration Done(const Status& status);
 
  private:
   std::string method_;

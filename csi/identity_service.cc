@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <chrono>
 #include <utility>
 
+#include "csi/serve.h"
 #include "csi/status_mapping.h"
 
 namespace nfsprov::csi {
@@ -71,11 +73,15 @@ grpc::Status IdentityService::GetPluginCapabilities(
 grpc::Status IdentityService::Probe(grpc::ServerContext* /*context*/,
                                     const v1::ProbeRequest* /*request*/,
                                     v1::ProbeResponse* response) {
+  // Counted but not logged when healthy: livenessprobe calls it every few seconds.
+  const auto start = std::chrono::steady_clock::now();
   const Status health = probe_ ? probe_() : Status();
+  const Status answer = health.ok() ? health : FailedPrecondition("plugin not healthy: " + health.ToString());
+  RecordCall("Probe", answer, std::chrono::steady_clock::now() - start);
   if (!health.ok()) {
     // Logged because this answer gets the container restarted; the log must say why.
     spdlog::warn("Probe: not healthy: {}", health.ToString());
-    return ToGrpcStatus(FailedPrecondition("plugin not healthy: " + health.ToString()));
+    return ToGrpcStatus(answer);
   }
   response->mutable_ready()->set_value(true);
   return grpc::Status::OK;

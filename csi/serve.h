@@ -1,7 +1,9 @@
-// Serve: the shape of every CSI handler. Runs the handler body, writes the call's one log line
-// (method, volume or snapshot ID, duration, result) and maps its Status to gRPC once.
+// Serve: the shape of every CSI and lockd handler. Runs the handler body, writes the call's one
+// log line (method, volume or snapshot ID, duration, result), counts it in the per-RPC metrics
+// (docs/metrics.md) and maps its Status to gRPC once.
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <grpcpp/support/status.h>
@@ -11,11 +13,15 @@
 
 namespace nfsprov::csi {
 
+// nfsprov_grpc_requests_total{method,code} and nfsprov_grpc_request_duration_seconds{method}.
+void RecordCall(const char* method, const Status& status,
+                std::chrono::steady_clock::duration elapsed);
+
 template <typename Body>
 grpc::Status Serve(const char* method, const std::string& object_id, Body body) {
   OpLog log(method, object_id);
   Status status = body();
-  log.Done(status);
+  RecordCall(method, status, log.Done(status));
   return ToGrpcStatus(status);
 }
 

@@ -47,11 +47,25 @@ Result<std::unique_ptr<DriverProcess>> DriverProcess::Start(std::vector<std::str
   return p;
 }
 
+Result<std::unique_ptr<DriverProcess>> DriverProcess::StartExact(std::vector<std::string> args,
+                                                                 std::string grpc_target,
+                                                                 std::string log_path) {
+  std::string socket_path;
+  if (grpc_target.rfind("unix://", 0) == 0) socket_path = grpc_target.substr(7);
+  std::unique_ptr<DriverProcess> p(new DriverProcess(std::move(args), std::move(socket_path),
+                                                     std::move(log_path), false));
+  p->grpc_target_ = std::move(grpc_target);
+  NFSPROV_RETURN_IF_ERROR(p->Launch());
+  return p;
+}
+
 Status DriverProcess::Launch() {
   std::vector<std::string> argv_strings = {DriverBinary()};
   argv_strings.insert(argv_strings.end(), args_.begin(), args_.end());
-  argv_strings.push_back("--endpoint");
-  argv_strings.push_back("unix://" + socket_path_);
+  if (grpc_target_.empty()) {
+    argv_strings.push_back("--endpoint");
+    argv_strings.push_back("unix://" + socket_path_);
+  }
   std::vector<char*> argv;
   for (auto& s : argv_strings) argv.push_back(s.data());
   argv.push_back(nullptr);
@@ -89,7 +103,7 @@ Status DriverProcess::Launch() {
       pid_ = -1;
       return Unavailable("nfsprov exited during start-up; log:\n" + Log());
     }
-    if (access(socket_path_.c_str(), F_OK) == 0) {
+    if (socket_path_.empty() || access(socket_path_.c_str(), F_OK) == 0) {
       auto stub = ::csi::v1::Identity::NewStub(Channel());
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -100,7 +114,8 @@ Status DriverProcess::Launch() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return DeadlineExceeded("nfsprov did not answer on " + socket_path_ + " within 10 s; log:\n" + Log());
+  return DeadlineExceeded("nfsprov did not answer on " + (grpc_target_.empty() ? socket_path_ : grpc_target_) +
+                          " within 10 s; log:\n" + Log());
 }
 
 DriverProcess::~DriverProcess() {
@@ -108,7 +123,8 @@ DriverProcess::~DriverProcess() {
 }
 
 std::shared_ptr<grpc::Channel> DriverProcess::Channel() const {
-  return grpc::CreateChannel("unix://" + socket_path_, grpc::InsecureChannelCredentials());
+  return grpc::CreateChannel(grpc_target_.empty() ? "unix://" + socket_path_ : grpc_target_,
+                             grpc::InsecureChannelCredentials());
 }
 
 std::string DriverProcess::Log() const {

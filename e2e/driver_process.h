@@ -25,6 +25,12 @@ class DriverProcess {
   static Result<std::unique_ptr<DriverProcess>> Start(std::vector<std::string> args,
                                                       std::string socket_path,
                                                       bool own_mount_namespace = false);
+  // Runs the binary with exactly `args` (nothing added) and waits, as Start does, until the gRPC
+  // target `grpc_target` (unix:///path or host:port, from its own --endpoint) answers. Its log
+  // goes to `log_path`.
+  static Result<std::unique_ptr<DriverProcess>> StartExact(std::vector<std::string> args,
+                                                           std::string grpc_target,
+                                                           std::string log_path);
   ~DriverProcess();
 
   const std::string& socket_path() const { return socket_path_; }
@@ -45,7 +51,8 @@ class DriverProcess {
   Status Launch();
 
   std::vector<std::string> args_;
-  std::string socket_path_;
+  std::string socket_path_;        // empty for StartExact with a TCP target
+  std::string grpc_target_;        // set by StartExact: the endpoint is in args_ already
   std::string log_path_;
   bool own_mount_namespace_;
   int pid_ = -1;

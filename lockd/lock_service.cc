@@ -105,8 +105,21 @@ struct LockService::Lock {
   // Queued Acquire calls, each sleeping on its own condition variable: a change wakes only those
   // it granted or dropped, not every waiter (64 waiters, one grant: one wake-up, not 64).
   std::map<std::string, std::condition_variable*> sleepers;
+  // The service's totals, and what this lock last added to them.
+  std::atomic<int64_t>* held_total = nullptr;
+  std::atomic<int64_t>* waiting_total = nullptr;
+  int64_t held = 0, waiting = 0;
+
+  // Brings the service's totals up to date with the table; after every change of it.
+  void PublishLocked() {
+    const auto now_held = static_cast<int64_t>(table.holders().size());
+    const auto now_waiting = static_cast<int64_t>(table.waiters().size());
+    held_total->fetch_add(now_held - std::exchange(held, now_held));
+    waiting_total->fetch_add(now_waiting - std::exchange(waiting, now_waiting));
+  }
 
   void WakeLocked() {
+    PublishLocked();
     for (const auto& [id, wake] : sleepers) {
       if (!table.IsWaiting(id)) wake->notify_one();  // granted, or no longer queued
     }
@@ -138,7 +151,14 @@ struct LockService::Lock {
 };
 
 LockService::LockService(LockKey key, LockServiceOptions options)
-    : key_(std::move(key)), options_(options) {}
+    : key_(std::move(key)), options_(options) {
+  collector_ = metrics::Default().AddCollector([this] {
+    return std::vector<metrics::CollectedFamily>{
+        {"nfsprov_locks_held", "Leases held, over all locks", {{{}, static_cast<double>(held_.load())}}},
+        {"nfsprov_locks_waiting", "Acquire calls waiting in a lock's queue",
+         {{{}, static_cast<double>(waiting_.load())}}}};
+  });
+}
 
 LockService::~LockService() = default;
 
@@ -217,6 +237,8 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
       slot->share = *share;
       slot->volume_key = key;
       slot->name = ref.name();
+      slot->held_total = &held_;
+      slot->waiting_total = &waiting_;
     }
     lock = slot;
   }
@@ -231,6 +253,7 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
     for (const StoredLease& lease : stored->leases) {
       lock->table.Restore(lease.lease_id, lease.mode, lease.token, lease.ttl, now);
     }
+    lock->PublishLocked();
     lock->loaded = true;
     if (!stored->leases.empty()) {
       spdlog::info("lock {} on volume {}: restored {} lease(s), tokens continue after {}",
@@ -264,6 +287,7 @@ grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::Acquir
     const auto deadline = WaitDeadline(*context, milliseconds(request->wait_ms()), now);
     lock.ExpireLocked(now);
     std::optional<Holder> holder = lock.table.Request(id, *mode, ttl, now);
+    lock.PublishLocked();
     if (!holder.has_value()) {
       std::condition_variable wake;
       lock.sleepers[id] = &wake;

@@ -16,8 +16,13 @@
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
 // deadline passes, or the call is cancelled; they then leave the queue (Withdraw). One lockd per
 // set of shares: two instances serving the same volumes would each grant from their own memory.
+//
+// Metrics (docs/metrics.md): while it lives, the service reports the leases held and the
+// Acquire calls waiting, over all locks, from two totals each lock updates when it changes, so a
+// scrape never waits for a lock whose holder is writing to the share.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -25,6 +30,7 @@
 #include <mutex>
 #include <string>
 
+#include "common/metrics.h"
 #include "lockd/lease_store.h"
 #include "lockd/lease_table.h"
 #include "lockd/lock_secret.h"
@@ -69,6 +75,8 @@ class LockService final : public v1::Locks::Service {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Share>> shares_;  // by ShareRef::Key()
   std::map<std::string, std::shared_ptr<Lock>> locks_;     // by volume key + "/" + name
+  std::atomic<int64_t> held_{0}, waiting_{0};  // over all locks
+  metrics::CollectorHandle collector_;  // last: destroyed before what it reads
 };
 
 }  // namespace nfsprov::lockd

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/metrics.h"
 #include "nfs/libnfs_call.h"
 #include "nfs/nfs4_compound.h"
 #include "nfs/path.h"
@@ -23,6 +24,14 @@ void LibnfsTrampoline(int err, nfs_context* ctx, void* data, void* private_data)
 std::string ErrorText(int err, void* data) {
   if (EventLoop::IsTransportError(err) && data != nullptr) return static_cast<const char*>(data);
   return std::strerror(-err);
+}
+
+void CountError(std::string_view what, const Status& status) {
+  static metrics::Family<metrics::Counter>& errors = metrics::Default().AddCounter(
+      "nfsprov_nfs_errors_total", "NFS calls that failed, by operation and result code",
+      {"op", "code"});
+  const std::string_view op = what.empty() ? "create" : what.substr(0, what.find(' '));
+  errors.With({std::string(op), std::string(StatusCodeName(status.code()))}).Inc();
 }
 
 }  // namespace internal

@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <nfsc/libnfs.h>
 
@@ -46,6 +47,11 @@ void Issue(nfs_context* ctx, Submit submit, LibnfsCallback callback) {
 // strerror otherwise (libnfs's NFS error text repeats the wrong path).
 std::string ErrorText(int err, void* data);
 
+// Counts a failed call in nfsprov_nfs_errors_total{op,code} (docs/metrics.md): op is the first
+// word of `what` ("mkdir /a": mkdir), or "create" when `what` is empty (Client::CreateInOrder,
+// whose messages name their own steps); code is status's code.
+void CountError(std::string_view what, const Status& status);
+
 // Runs a call on `loop` from any other thread and waits for it. `attempt(ctx, out, done)` fills
 // *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages; empty when the
 // attempt's messages say themselves what failed.
@@ -67,7 +73,9 @@ Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what
           if (err == 0) {
             promise->set_value(std::move(*out));
           } else {
-            promise->set_value(Status::FromErrno(-err, what.empty() ? message : what + ": " + message));
+            Status failed = Status::FromErrno(-err, what.empty() ? message : what + ": " + message);
+            CountError(what, failed);
+            promise->set_value(std::move(failed));
           }
         },
         lane);

@@ -31,6 +31,7 @@
 #include "csi/controller_service.h"
 #include "csi/endpoint.h"
 #include "csi/identity_service.h"
+#include "csi/metrics_server.h"
 #include "csi/node_service.h"
 #include "csi/server.h"
 #include "fusefs/fuse_mount.h"
@@ -60,6 +61,7 @@ struct CommonFlags {
   std::string log_format = "text";
   std::string log_level = "info";
   int shutdown_grace_s = 30;
+  std::string metrics_address;  // empty: no metrics or health endpoint
 };
 
 struct ControllerFlags {
@@ -104,6 +106,9 @@ void AddServerFlags(CLI::App* cmd, CommonFlags* flags) {
       ->capture_default_str();
   cmd->add_option("--shutdown-grace", flags->shutdown_grace_s,
                   "seconds in-flight calls get to finish on SIGTERM")->capture_default_str();
+  cmd->add_option("--metrics-address", flags->metrics_address,
+                  "serve /metrics (Prometheus) and /healthz over HTTP on HOST:PORT or :PORT "
+                  "(docs/metrics.md); off when empty");
 }
 
 void AddCommonFlags(CLI::App* cmd, CommonFlags* flags) {
@@ -151,18 +156,29 @@ Result<csi::Endpoint> PrepareServer(const CommonFlags& common) {
 }
 
 // Serves until SIGTERM or SIGINT (blocked in `stop` before any thread started), then lets
-// in-flight calls finish within the grace period and removes the socket.
+// in-flight calls finish within the grace period and removes the socket. With --metrics-address,
+// /healthz says OK from the moment gRPC serves until the stop begins.
 int ServeUntilStopped(const CommonFlags& common, const sigset_t& stop, const csi::Endpoint& endpoint,
                       std::vector<grpc::Service*> services, const std::string& role,
                       std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
+  std::unique_ptr<csi::MetricsServer> metrics_server;
+  if (!common.metrics_address.empty()) {
+    Result<std::unique_ptr<csi::MetricsServer>> started =
+        csi::MetricsServer::Start(common.metrics_address, metrics::Default());
+    if (!started.ok()) return Fail(started.status().WithContext("--metrics-address"));
+    metrics_server = std::move(started).value();
+  }
   Result<std::unique_ptr<csi::CsiServer>> server =
       csi::CsiServer::Start(endpoint, std::move(services), std::move(credentials));
   if (!server.ok()) return Fail(server.status());
+  if (metrics_server) metrics_server->SetHealth(Status());
   spdlog::info("nfsprov {} {} serving {} as {}", NFSPROV_VERSION, role, common.endpoint,
                common.driver_name);
   int signal = WaitForStopSignal(stop);
   spdlog::info("received signal {}; stopping (grace {} s)", signal, common.shutdown_grace_s);
+  if (metrics_server) metrics_server->SetHealth(Unavailable("shutting down"));
   (*server)->Shutdown(std::chrono::seconds(common.shutdown_grace_s));
+  if (metrics_server) metrics_server->Stop();
   spdlog::info("stopped");
   return 0;
 }

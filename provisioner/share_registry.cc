@@ -1,6 +1,46 @@
 #include "provisioner/share_registry.h"
 
 namespace nfsprov {
+namespace {
+
+metrics::CollectedFamily Family(const char* name, const char* help) { return {name, help, {}}; }
+
+// The gauges of the connected shares (see the header).
+std::vector<metrics::CollectedFamily> Collect(const std::vector<ShareHandle>& shares) {
+  auto volumes = Family("nfsprov_volumes", "Volumes this controller knows, by state");
+  auto used = Family("nfsprov_volume_used_bytes",
+                     "Bytes the volume's directory held at its last usage scan");
+  auto capacity = Family("nfsprov_volume_capacity_bytes", "The volume's provisioned capacity");
+  auto backlog = Family("nfsprov_reaper_backlog", "Trash entries waiting to be removed");
+  double ready = 0, creating = 0, waiting = 0;
+  for (const ShareHandle& share : shares) {
+    for (const UsageScanner::VolumeUsage& v : share.usage->Volumes()) {
+      ++ready;
+      capacity.samples.push_back({{{"volume", v.name}}, static_cast<double>(v.capacity_bytes)});
+      if (v.used_bytes) used.samples.push_back({{{"volume", v.name}}, static_cast<double>(*v.used_bytes)});
+    }
+    creating += static_cast<double>(share.usage->creating());
+    waiting += static_cast<double>(share.reaper->backlog());
+  }
+  volumes.samples = {{{{"state", "creating"}}, creating}, {{{"state", "ready"}}, ready}};
+  backlog.samples = {{{}, waiting}};
+  return {volumes, used, capacity, backlog};
+}
+
+}  // namespace
+
+ShareRegistry::ShareRegistry(nfs::ClientOptions client_options,
+                             std::chrono::milliseconds reap_interval, UsageScanOptions usage_options)
+    : client_options_(client_options), reap_interval_(reap_interval), usage_options_(usage_options) {
+  collector_ = metrics::Default().AddCollector([this] {
+    std::vector<ShareHandle> shares;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [key, handle] : connected_) shares.push_back(handle);
+    }
+    return Collect(shares);
+  });
+}
 
 ShareRegistry::~ShareRegistry() {
   std::lock_guard<std::mutex> lock(mu_);

@@ -6,6 +6,9 @@
 // UNAVAILABLE naming it, and the next call tries again. Shares the controller was configured
 // with (--share) are listed by Known() even before first use, so ListVolumes and the reapers
 // cover them after a restart.
+//
+// While it lives, the registry reports the connected shares' volumes, usage and trash backlog
+// to the default metrics registry at scrape time, from memory (docs/metrics.md).
 #pragma once
 
 #include <chrono>
@@ -15,6 +18,7 @@
 #include <shared_mutex>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/status.h"
 #include "nfs/client.h"
 #include "provisioner/capacity_ledger.h"
@@ -41,8 +45,7 @@ struct ShareHandle {
 class ShareRegistry {
  public:
   ShareRegistry(nfs::ClientOptions client_options, std::chrono::milliseconds reap_interval,
-                UsageScanOptions usage_options)
-      : client_options_(client_options), reap_interval_(reap_interval), usage_options_(usage_options) {}
+                UsageScanOptions usage_options);
   ~ShareRegistry();
 
   // Remembers a share (no connection yet).
@@ -60,6 +63,8 @@ class ShareRegistry {
   std::mutex mu_;
   std::map<std::string, ShareRef> known_;
   std::map<std::string, ShareHandle> connected_;
+  // Last: destroyed before the members its collector reads.
+  metrics::CollectorHandle collector_;
 };
 
 }  // namespace nfsprov

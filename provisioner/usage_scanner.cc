@@ -56,6 +56,7 @@ int64_t UsageScanner::LargestCapacity(const std::vector<VolumeRecord>& volumes) 
 void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
   {
     std::lock_guard lock(mu_);
+    creating_.erase(volume.key);
     auto [it, added] = directories_.try_emplace(DirectoryOf(volume));
     Directory& dir = it->second;
     std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == volume.key; });
@@ -72,6 +73,7 @@ void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
 
 void UsageScanner::Forget(const std::string& key) {
   std::lock_guard lock(mu_);
+  creating_.erase(key);
   for (auto it = directories_.begin(); it != directories_.end(); ++it) {
     Directory& dir = it->second;
     if (std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == key; }) == 0) continue;
@@ -84,6 +86,20 @@ void UsageScanner::Forget(const std::string& key) {
 uint64_t UsageScanner::scans() const {
   std::lock_guard lock(mu_);
   return scans_;
+}
+
+std::vector<UsageScanner::VolumeUsage> UsageScanner::Volumes() const {
+  std::lock_guard lock(mu_);
+  std::vector<VolumeUsage> volumes;
+  for (const auto& [path, dir] : directories_) {
+    for (const VolumeRecord& v : dir.volumes) volumes.push_back({v.name, v.capacity_bytes, dir.used_bytes});
+  }
+  return volumes;
+}
+
+std::size_t UsageScanner::creating() const {
+  std::lock_guard lock(mu_);
+  return creating_.size();
 }
 
 void UsageScanner::Work() {
@@ -126,13 +142,17 @@ void UsageScanner::Work() {
 // time across listings, new ones are due now, vanished ones are dropped.
 void UsageScanner::RefreshListing() {
   std::map<std::string, Directory> listed;
+  std::set<std::string> creating;
   Result<std::vector<VolumeRecord>> records = store_->ListVolumes();
   Status status = records.status();
   if (status.ok()) {
     std::vector<std::string> keys;  // sorted: ListVolumes is in key order
     for (const VolumeRecord& r : *records) {
       keys.push_back(r.key);
-      if (r.state != VolumeState::kReady) continue;
+      if (r.state != VolumeState::kReady) {
+        creating.insert(r.key);
+        continue;
+      }
       Directory& dir = listed[DirectoryOf(r)];
       dir.volumes.push_back(r);
       dir.quota_bytes = std::max(dir.quota_bytes, r.capacity_bytes);
@@ -155,9 +175,11 @@ void UsageScanner::RefreshListing() {
       dir.due = old->second.due;
       dir.busy = old->second.busy;
       dir.last_error = old->second.last_error;
+      dir.used_bytes = old->second.used_bytes;
     }
   }
   directories_ = std::move(listed);
+  creating_ = std::move(creating);
   cv_.notify_all();
 }
 
@@ -193,6 +215,7 @@ void UsageScanner::Scan(const std::string& path, Directory snapshot) {
   if (it == directories_.end()) return;  // its volumes went away meanwhile
   Directory& dir = it->second;
   dir.busy = false;
+  if (stats.ok()) dir.used_bytes = static_cast<int64_t>(stats->used_bytes);
   if (dir.volumes.empty()) {
     directories_.erase(it);
     return;

@@ -20,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,6 +59,18 @@ class UsageScanner {
   // Directory scans completed since Start() (tests and logs).
   uint64_t scans() const;
 
+  // For metrics, from memory: every ready volume known (listing, Track, Forget) with its
+  // capacity and its directory's last measured usage (none before its first scan; a shared
+  // root's whole tree for its volumes), and the volumes whose records said "creating" at the
+  // last listing and that this controller has not tracked or forgotten since.
+  struct VolumeUsage {
+    std::string name;
+    int64_t capacity_bytes = 0;
+    std::optional<int64_t> used_bytes;
+  };
+  std::vector<VolumeUsage> Volumes() const;
+  std::size_t creating() const;
+
  private:
   struct Directory {
     std::vector<VolumeRecord> volumes;
@@ -64,6 +78,7 @@ class UsageScanner {
     std::chrono::steady_clock::time_point due{};  // epoch: due now
     bool busy = false;
     std::string last_error;
+    std::optional<int64_t> used_bytes;  // the last scan's
   };
 
   void Work();
@@ -84,6 +99,7 @@ class UsageScanner {
   std::chrono::steady_clock::time_point listing_due_{};  // epoch: list now
   std::string listing_error_;
   std::map<std::string, Directory> directories_;  // by path
+  std::set<std::string> creating_;                // keys, see creating()
   std::vector<std::thread> workers_;
   uint64_t scans_ = 0;
 };

@@ -28,7 +28,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv) {
     ::dup2(null_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);

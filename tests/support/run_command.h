@@ -13,7 +13,7 @@ struct CommandResult {
   std::string err;
 };
 
-// Runs argv[0] (a path, not looked up in PATH) with argv, no shell involved, stdin from
+// Runs argv[0] (a path, or a name looked up in PATH) with argv, no shell involved, stdin from
 // /dev/null; stdout and stderr are captured separately.
 CommandResult RunCommand(const std::vector<std::string>& argv);
 
