@@ -460,6 +460,24 @@ TEST_F(ReaperTest, RemovesEveryTrashEntryAndCountsThem) {
   reaper.Stop();
 }
 
+// Two controller replicas each run a reaper for the share they know (only the sidecars elect a
+// leader): both walking the same trash at once must empty it without a failed entry.
+TEST_F(ReaperTest, TwoReapersOnOneTrashEmptyItWithoutErrors) {
+  ASSERT_OK(store_->EnsureLayout());
+  for (const char* name : {"a", "b", "c", "d"}) ASSERT_GT(Trash(server_->export_dir(), name, 3).dirs, 1u);
+
+  testing::LogCapture log;
+  Reaper first(client_, 60s), second(Connect(server_->Url()), 60s);
+  first.Start();
+  second.Start();
+  EXPECT_TRUE(WaitFor([&] { return TrashEmpty(); }));
+  first.Stop();
+  second.Stop();
+  EXPECT_GE(first.reaped() + second.reaped(), 4u);
+  EXPECT_EQ(log.Count({"could not remove"}), 0);
+  EXPECT_EQ(log.Count({"cannot list"}), 0);
+}
+
 TEST_F(ReaperTest, WakeRunsARoundAtOnceAndStopIsPrompt) {
   ASSERT_OK(store_->EnsureLayout());
   Trash(server_->export_dir(), "first");
