@@ -14,11 +14,13 @@
 //   - a few rules only the API server knows (volumeMounts name volumes, Bidirectional propagation
 //     needs privileged, the selector selects the pod template, container names are unique);
 //   - images: every container running nfsprov uses the project's image (any registry; the base kustomization's
-//     `images:` entry, or --image) with the tag `nfsprov version` prints (with --binary).
+//     `images:` entry, or --image) with the tag `nfsprov version` prints (with --binary);
+//   - with --binary, every `nfsprov lock ... --` in a container's command is accepted by the binary.
 // --out DIR writes DIR/<name>.json, the rendered objects as a JSON array (e2e/manifests_test.cc).
 // Exit status 0 and one line per kustomization when all is well; 1 with one line per problem.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -244,6 +246,37 @@ function imageProblems(o, image, version) {
   return problems;
 }
 
+// `nfsprov lock ... -- CMD` inside a container's shell command (an app running its writes under
+// a lock): each invocation's flags are given to the binary, with --volume-dir pointing at an empty
+// directory. The binary must get as far as looking for the volume's lock file (exit 77, "has no
+// .nfsprov-lock.json"): a flag it does not know, or a bad value, stops it earlier.
+function lockCommandProblems(o, binary) {
+  const spec = podSpecOf(o);
+  if (!spec) return [];
+  const problems = [];
+  for (const c of [...(spec.initContainers || []), ...(spec.containers || [])]) {
+    const text = [...(c.command || []), ...(c.args || [])].join("\n").replace(/\\\n/g, " ");
+    for (const m of text.matchAll(/nfsprov\s+lock\s+(.*?)\s--\s/gs)) {
+      const args = m[1].trim().split(/\s+/);
+      const shown = `"nfsprov lock ${args.join(" ")}"`;
+      if (args.some((a) => /["'$`]/.test(a))) {
+        problems.push(`container ${c.name}: cannot check ${shown}: quoted or variable arguments`);
+        continue;
+      }
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nfsprov-lock-check-"));
+      const at = args.findIndex((a) => a === "--volume-dir" || a.startsWith("--volume-dir="));
+      if (at >= 0 && args[at] === "--volume-dir") args[at + 1] = dir;
+      else if (at >= 0) args[at] = `--volume-dir=${dir}`;
+      const r = spawnSync(binary, ["lock", ...args, "--", "true"], { encoding: "utf8" });
+      fs.rmSync(dir, { recursive: true, force: true });
+      if (r.status !== 77 || !r.stderr.includes("has no .nfsprov-lock.json"))
+        problems.push(`container ${c.name}: ${shown} is refused by the binary (exit ${r.status}): ` +
+                      `${(r.stderr || "").trim().split("\n")[0]}`);
+    }
+  }
+  return problems;
+}
+
 // A few of the API server's own checks that no schema expresses and that would fail `kubectl apply`.
 function podProblems(o) {
   const spec = podSpecOf(o);
@@ -339,6 +372,7 @@ async function main() {
       for (const m of messages) add(m);
       for (const m of podProblems(o)) add(m);
       if (image) for (const m of imageProblems(o, image, version)) add(m);
+      if (opts.binary) for (const m of lockCommandProblems(o, opts.binary)) add(m);
     }
     if (opts.out && objects.length) fs.writeFileSync(path.join(opts.out, `${name}.json`), JSON.stringify(objects, null, 1) + "\n");
     if (problems.length) {

@@ -38,7 +38,11 @@ test("every mistake in testdata/bad is reported", () => {
     "DaemonSet server-side: container c: volumeMount pods: Bidirectional mount propagation needs privileged: true",
     "DaemonSet server-side: spec.selector app=server-side does not match the pod template's labels",
   ];
-  if (binary) expected.push('Deployment typo: container nfsprov: image tag "0.0.9" is not the version the binary prints');
+  if (binary) {
+    expected.push('Deployment typo: container nfsprov: image tag "0.0.9" is not the version the binary prints');
+    expected.push('Deployment lock-app: container app: "nfsprov lock --volume-dir /data --name counter --timout 60" ' +
+                  "is refused by the binary (exit 109)");
+  }
   for (const line of expected) assert.ok(r.out.includes(`FAIL bad: ${line}`), `missing: ${line}\n${r.out}`);
   const fails = r.out.split("\n").filter((l) => l.startsWith("FAIL "));
   assert.equal(fails.length, expected.length, r.out);
