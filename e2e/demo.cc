@@ -4,7 +4,8 @@
 // drives it over gRPC exactly as the Kubernetes sidecars do: create, list, expand, snapshot,
 // clone, delete. In between, `nfsprov node` (FUSE mounter) stages the volume and publishes it to
 // a writer and a read-only reader, as kubelet would. After each step it prints what changed on
-// the NFS server. Leaves nothing running or mounted.
+// the NFS server; at the end, what the controller's metrics endpoint counted. Leaves nothing
+// running or mounted.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,7 +13,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
+
+#include <httplib.h>
 
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"
@@ -75,9 +79,14 @@ int Run() {
   std::printf("nfs-ganesha serves %s on 127.0.0.1:%d (NFSv4)\n", exported.c_str(), (*server)->port());
 
   std::string socket = fs::temp_directory_path() / ("nfsprov-demo-" + std::to_string(getpid()) + ".sock");
-  auto driver = DriverProcess::Start({"controller", "--share", url, "--reap-interval", "1"}, socket);
+  Result<int> metrics_port = testing::PickFreePort();
+  if (!metrics_port.ok()) Die(metrics_port.status().ToString());
+  const std::string metrics_address = "127.0.0.1:" + std::to_string(*metrics_port);
+  auto driver = DriverProcess::Start(
+      {"controller", "--share", url, "--reap-interval", "1", "--metrics-address", metrics_address}, socket);
   if (!driver.ok()) Die(driver.status().ToString());
-  std::printf("nfsprov controller serves unix://%s\n", socket.c_str());
+  std::printf("nfsprov controller serves unix://%s, metrics on http://%s/metrics\n", socket.c_str(),
+              metrics_address.c_str());
   auto identity = Identity::NewStub((*driver)->Channel());
   auto controller = Controller::NewStub((*driver)->Channel());
 
@@ -310,7 +319,21 @@ int Run() {
     PrintTree(exported);
   }
 
-  Step(12, "Stop: SIGTERM to the controller (graceful), then the NFS server");
+  Step(12, "What the controller's metrics endpoint counted (Prometheus text format)");
+  {
+    httplib::Client http("127.0.0.1", *metrics_port);
+    httplib::Result health = http.Get("/healthz");
+    httplib::Result metrics = http.Get("/metrics");
+    if (!health || !metrics) Die("cannot reach http://" + metrics_address);
+    std::printf("   GET /healthz: %d %s", health->status, health->body.c_str());
+    std::istringstream lines(metrics->body);
+    for (std::string line; std::getline(lines, line);)
+      if (line.starts_with("nfsprov_grpc_requests_total") || line.starts_with("nfsprov_volumes") ||
+          line.starts_with("nfsprov_reaper_backlog"))
+        std::printf("   %s\n", line.c_str());
+  }
+
+  Step(13, "Stop: SIGTERM to the controller (graceful), then the NFS server");
   Status stopped = (*driver)->Stop();
   if (!stopped.ok()) Die(stopped.ToString());
   std::printf("   controller stopped; socket removed: %s\n", fs::exists(socket) ? "no" : "yes");
