@@ -7,13 +7,15 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DNFSPROV_WERROR=ON
 endif
 
-.PHONY: all deps build test test-asan bench demo clean
+.PHONY: all deps test-deps build test test-asan bench demo clean
 
 all: build
 
-# Debian packages, then the manifest checks' node, npm packages (npm ci) and kubectl.
 deps:
 	@bash hack/install-deps.sh
+
+# The manifest checks' node, npm packages (npm ci) and kubectl: only the tests need them.
+test-deps: deps
 	@bash hack/manifests/install.sh
 
 build: deps
@@ -21,11 +23,11 @@ build: deps
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
 # Unit and integration tests (each integration test starts its own nfs-ganesha on loopback).
-test: build
+test: build test-deps
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2 --timeout 600
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
-test-asan: deps
+test-asan: test-deps
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DNFSPROV_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

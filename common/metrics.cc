@@ -102,9 +102,8 @@ void Registry::CheckNewName(const std::string& name, const std::vector<std::stri
     if (!IsValidLabelName(label) || label.starts_with("__"))
       Bug("invalid label name \"" + label + "\" in " + name);
   }
-  const int taken = static_cast<int>(counters_.count(name)) + static_cast<int>(gauges_.count(name)) +
-                    static_cast<int>(histograms_.count(name));
-  if (taken > 0) Bug(name + " is registered with another type than " + type);
+  if (counters_.count(name) + histograms_.count(name) > 0)
+    Bug(name + " is registered with another type than " + type);
 }
 
 template <typename Metric, typename... Args>
@@ -122,11 +121,6 @@ Family<Metric>& Registry::Add(std::map<std::string, std::unique_ptr<Family<Metri
 Family<Counter>& Registry::AddCounter(const std::string& name, const std::string& help,
                                       std::vector<std::string> label_names) {
   return Add(counters_, "counter", name, help, std::move(label_names));
-}
-
-Family<Gauge>& Registry::AddGauge(const std::string& name, const std::string& help,
-                                  std::vector<std::string> label_names) {
-  return Add(gauges_, "gauge", name, help, std::move(label_names));
 }
 
 Family<Histogram>& Registry::AddHistogram(const std::string& name, const std::string& help,
@@ -159,13 +153,6 @@ std::string Registry::Expose() const {
       AppendHeader(out, name, family->help(), "counter");
       family->ForEach([&](const LabelValues& values, const Counter& c) {
         AppendSample(out, name, Zip(family->label_names(), values), static_cast<double>(c.Value()));
-      });
-    }
-    for (const auto& [name, family] : gauges_) {
-      std::string& out = families[name];
-      AppendHeader(out, name, family->help(), "gauge");
-      family->ForEach([&](const LabelValues& values, const Gauge& g) {
-        AppendSample(out, name, Zip(family->label_names(), values), g.Value());
       });
     }
     for (const auto& [name, family] : histograms_) {

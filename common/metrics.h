@@ -1,4 +1,4 @@
-// Metrics: counters, gauges and histograms with labels, plus collectors, rendered in the
+// Metrics: counters and histograms with labels, plus collectors (the gauges), rendered in the
 // Prometheus text exposition format 0.0.4 (served by csi/metrics_server.h, docs/metrics.md).
 //
 // A family has a name, a help text and fixed label names; it holds one child per tuple of label
@@ -8,9 +8,10 @@
 // static) and never freed: Add* with a name already registered returns that family.
 //
 // Collectors are callbacks run at scrape time for values read from existing state (volumes,
-// backlogs, locks held): they must be cheap and must not wait for I/O. Families of the same name
-// from several collectors are merged. A collector stays registered while its handle lives; the
-// handle's destructor waits for a scrape that is running it.
+// backlogs, locks held); every gauge is one, so no value is kept twice. They must be cheap and
+// must not wait for I/O. Families of the same name from several collectors are merged. A
+// collector stays registered while its handle lives; the handle's destructor waits for a scrape
+// that is running it.
 //
 // Why one process-wide registry (Default()), as Prometheus client libraries have: what records
 // (the CSI handler wrapper, the NFS layer) lies far from main(), and threading a registry through
@@ -42,16 +43,6 @@ class Counter {
 
  private:
   std::atomic<uint64_t> value_{0};
-};
-
-class Gauge {
- public:
-  void Set(double v) { value_.store(v, std::memory_order_relaxed); }
-  void Add(double v) { value_.fetch_add(v, std::memory_order_relaxed); }
-  double Value() const { return value_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<double> value_{0};
 };
 
 class Histogram {
@@ -144,8 +135,6 @@ class Registry {
  public:
   Family<Counter>& AddCounter(const std::string& name, const std::string& help,
                               std::vector<std::string> label_names);
-  Family<Gauge>& AddGauge(const std::string& name, const std::string& help,
-                          std::vector<std::string> label_names);
   Family<Histogram>& AddHistogram(const std::string& name, const std::string& help,
                                   std::vector<std::string> label_names, std::vector<double> bounds);
   [[nodiscard]] CollectorHandle AddCollector(Collector collector);
@@ -167,7 +156,6 @@ class Registry {
 
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family<Counter>>> counters_;
-  std::map<std::string, std::unique_ptr<Family<Gauge>>> gauges_;
   std::map<std::string, std::unique_ptr<Family<Histogram>>> histograms_;
   // Held while collectors run, so RemoveCollector waits for a scrape in progress.
   mutable std::mutex collectors_mu_;

@@ -34,6 +34,7 @@
 #include "e2e/driver_process.h"
 #include "tests/support/ganesha_server.h"
 #include "tests/support/run_command.h"
+#include "tests/support/test_certs.h"
 
 namespace nfsprov::e2e {
 namespace {
@@ -47,13 +48,6 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep = " "
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
   return out;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 void WriteFile(const fs::path& p, const std::string& content) {
@@ -261,7 +255,7 @@ bool IsNfsprovContainer(const json& c) {
 std::vector<std::string> EntrypointArgs(std::vector<std::string>* problems) {
   fs::path dockerfile = fs::path(NFSPROV_SOURCE_DIR) / "Dockerfile";
   if (!fs::exists(dockerfile)) return {};
-  std::istringstream in(ReadFile(dockerfile));
+  std::istringstream in(testing::ReadWholeFile(dockerfile));
   std::string line, entrypoint;
   while (std::getline(in, line))
     if (line.rfind("ENTRYPOINT", 0) == 0) entrypoint = line.substr(10);
@@ -495,7 +489,7 @@ class Deployment {
     const std::string log = (pod.dir / (c.value("name", "c") + ".log")).string();
     Result<std::unique_ptr<DriverProcess>> p = DriverProcess::StartExact(args, target, log);
     if (!p.ok()) {
-      const std::string text = ReadFile(log);
+      const std::string text = testing::ReadWholeFile(log);
       std::string culprit;
       for (const std::string& a : original) {
         std::string flag = a.substr(0, a.find('='));
@@ -702,7 +696,7 @@ class ManifestsTest : public ::testing::Test {
     if (fs::exists(out))
       for (const auto& entry : fs::directory_iterator(out))
         if (entry.path().extension() == ".json")
-          overlays[entry.path().stem().string()] = json::parse(ReadFile(entry.path()));
+          overlays[entry.path().stem().string()] = json::parse(testing::ReadWholeFile(entry.path()));
     return overlays;
   }
 

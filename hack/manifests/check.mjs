@@ -27,13 +27,13 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
 
-// The npm packages (package-lock.json), installed by `make deps` into hack/manifests/node_modules.
+// The npm packages (package-lock.json), installed by `make test-deps` into hack/manifests/node_modules.
 async function need(name) {
   try {
     return await import(name);
   } catch (e) {
     if (e.code !== "ERR_MODULE_NOT_FOUND") throw e;
-    console.error(`check.mjs: npm package ${name} is missing: run \`make deps\` (or \`npm ci --prefix hack/manifests\`)`);
+    console.error(`check.mjs: npm package ${name} is missing: run \`make test-deps\` (or \`npm ci --prefix hack/manifests\`)`);
     process.exit(2);
   }
 }

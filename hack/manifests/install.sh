@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the manifest checks need (called by `make deps` after hack/install-deps.sh):
+# Installs what the manifest checks need (called by `make test-deps` after hack/install-deps.sh):
 # node and npm (Debian packages nodejs npm, when missing), the npm packages of package-lock.json
 # (npm ci, only when node_modules is missing or was installed from another package-lock.json),
 # and checks that kubectl (with kustomize v5) is there: Debian 12 has no usable kubectl package.

@@ -33,7 +33,9 @@ TEST(MetricsTest, CounterFamilyRendersHelpTypeAndSortedChildren) {
 
 TEST(MetricsTest, EscapesLabelValuesAndHelp) {
   Registry registry;
-  registry.AddGauge("x_g", "a \\ b\nc \"q\"", {"v"}).With({"back\\slash \"quoted\"\nnew"}).Set(1.5);
+  const CollectorHandle handle = registry.AddCollector([] {
+    return std::vector<CollectedFamily>{{"x_g", "a \\ b\nc \"q\"", {{{{"v", "back\\slash \"quoted\"\nnew"}}, 1.5}}}};
+  });
   EXPECT_EQ(registry.Expose(),
             "# HELP x_g a \\\\ b\\nc \"q\"\n"
             "# TYPE x_g gauge\n"
@@ -134,10 +136,10 @@ TEST(MetricsTest, FormatValueAndNames) {
 TEST(MetricsDeathTest, InvalidOrClashingNamesAreBugs) {
   Registry registry;
   EXPECT_DEATH(registry.AddCounter("bad-name", "X.", {}), "invalid metric name");
-  EXPECT_DEATH(registry.AddGauge("x", "X.", {"__reserved"}), "invalid label name");
+  EXPECT_DEATH(registry.AddCounter("x", "X.", {"__reserved"}), "invalid label name");
   EXPECT_DEATH(registry.AddHistogram("x", "X.", {"le"}, {1}), "label named le");
   registry.AddCounter("x_total", "X.", {});
-  EXPECT_DEATH(registry.AddGauge("x_total", "X.", {}), "another type");
+  EXPECT_DEATH(registry.AddHistogram("x_total", "X.", {}, {1}), "another type");
 }
 
 // The parser the end-to-end tests rely on must reject what Prometheus would (or what our output
