@@ -1,6 +1,7 @@
 // Serve: the shape of every CSI and lockd handler. Runs the handler body, writes the call's one
 // log line (method, volume or snapshot ID, duration, result), counts it in the per-RPC metrics
-// (docs/metrics.md) and maps its Status to gRPC once.
+// (docs/metrics.md), marks the process busy for the idle trimmer (common/idle_trim.h) and maps its
+// Status to gRPC once.
 #pragma once
 
 #include <chrono>
@@ -8,6 +9,7 @@
 
 #include <grpcpp/support/status.h>
 
+#include "common/idle_trim.h"
 #include "common/logging.h"
 #include "csi/status_mapping.h"
 
@@ -19,6 +21,7 @@ void RecordCall(const char* method, const Status& status,
 
 template <typename Body>
 grpc::Status Serve(const char* method, const std::string& object_id, Body body) {
+  WorkScope work;
   OpLog log(method, object_id);
   Status status = body();
   RecordCall(method, status, log.Done(status));

@@ -137,11 +137,13 @@ void ClusterTest::RestartController(const std::string& crash_at) {
   controller_ = ::csi::v1::Controller::NewStub(controller_process_->Channel());
 }
 
-void ClusterTest::StartNode(const std::string& name, bool own_mount_namespace) {
+void ClusterTest::StartNode(const std::string& name, bool own_mount_namespace,
+                            std::vector<std::string> extra_args) {
   fs::create_directories(dir_ + "/" + name + "/state");
-  auto node = DriverProcess::Start({"node", "--node-id", name, "--mounter", "fuse", "--state-dir",
-                                    dir_ + "/" + name + "/state"},
-                                   dir_ + "/" + name + ".sock", own_mount_namespace);
+  std::vector<std::string> args = {"node", "--node-id", name, "--mounter", "fuse", "--state-dir",
+                                   dir_ + "/" + name + "/state"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  auto node = DriverProcess::Start(std::move(args), dir_ + "/" + name + ".sock", own_mount_namespace);
   ASSERT_TRUE(node.ok()) << node.status().ToString();
   nodes_[name] = std::move(node).value();
 }

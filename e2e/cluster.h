@@ -77,8 +77,10 @@ class ClusterTest : public ::testing::Test {
   void RestartController(const std::string& crash_at = "");
 
   // Starts node plugin `name` (node ID `name`, state in dir_/name/state, socket dir_/name.sock).
-  // own_mount_namespace: its mounts are its own, as on another machine (see DriverProcess).
-  void StartNode(const std::string& name, bool own_mount_namespace = true);
+  // own_mount_namespace: its mounts are its own, as on another machine (see DriverProcess);
+  // extra_args: more flags for `nfsprov node`.
+  void StartNode(const std::string& name, bool own_mount_namespace = true,
+                 std::vector<std::string> extra_args = {});
   std::unique_ptr<::csi::v1::Node::Stub> NodeStub(const std::string& name) const;
 
   // The parameters of a class on this server's `share`.

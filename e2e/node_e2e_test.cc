@@ -10,10 +10,13 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "e2e/cluster.h"
+#include "tests/support/proc_memory.h"
 
 namespace nfsprov::e2e {
 namespace {
@@ -324,6 +327,59 @@ TEST_F(NodeE2E, NodePluginKilledAndRestartedMidLifecycle) {
   ASSERT_TRUE(nodes_.at("node-a")->Restart().ok());
   ASSERT_GRPC_OK(Unstage("node-a", v.volume_id(), staging));
   EXPECT_TRUE(MountsUnder(dir_).empty());
+}
+
+double SmapsKb(int pid, const std::string& key) {
+  return testing::ProcKb("/proc/" + std::to_string(pid) + "/smaps_rollup", key);
+}
+
+int CountOf(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// --idle-trim-after: after a quiet spell the plugin gives its file pages back (one log line per
+// trim), keeps serving, and trims again only after new work. Only the pages no other process maps
+// can go (Private_Clean): this test's own process maps much of the same gRPC code.
+class NodeIdleTrimE2E : public ClusterTest {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(StartCluster({}));
+    controller_process_.reset();
+    StartNode("node-idle", /*own_mount_namespace=*/false, {"--idle-trim-after", "2"});
+  }
+};
+
+TEST_F(NodeIdleTrimE2E, GivesPagesBackAndKeepsServing) {
+  DriverProcess& node = *nodes_.at("node-idle");
+  const std::string kTrimmed = "back to the kernel";
+  auto wait_for_trims = [&](int n) {
+    WaitFor([&] { return CountOf(node.Log(), kTrimmed) >= n; }, std::chrono::seconds(15));
+    return CountOf(node.Log(), kTrimmed);
+  };
+  const double own_kb_started = SmapsKb(node.pid(), "Private_Clean");
+  ASSERT_EQ(wait_for_trims(1), 1) << node.Log();
+  const double own_kb_trimmed = SmapsKb(node.pid(), "Private_Clean");
+  EXPECT_LT(own_kb_trimmed, own_kb_started / 2) << "Private_Clean " << own_kb_started << " kB -> "
+                                                << own_kb_trimmed << " kB\n" << node.Log();
+
+  // Its pages fault back in: a whole lifecycle works.
+  fs::create_directories(Local("idle"));
+  const ::csi::v1::Volume v = StaticVolume("idle-volume", {{"subDir", "idle"}});
+  const std::string staging = dir_ + "/staging", target = dir_ + "/pod";
+  fs::create_directories(staging);
+  ASSERT_GRPC_OK(Stage("node-idle", v, staging));
+  ASSERT_GRPC_OK(Publish("node-idle", v, staging, target, false));
+  ASSERT_TRUE(WriteFile(target + "/file", "after a trim"));
+  EXPECT_EQ(ReadAll(Local("idle/file")), "after a trim");
+  ASSERT_GRPC_OK(Unpublish("node-idle", v.volume_id(), target));
+  ASSERT_GRPC_OK(Unstage("node-idle", v.volume_id(), staging));
+
+  // That work is followed by one more trim, and then none while nothing happens.
+  EXPECT_EQ(wait_for_trims(2), 2) << node.Log();
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  EXPECT_EQ(CountOf(node.Log(), kTrimmed), 2) << node.Log();
 }
 
 }  // namespace

@@ -21,12 +21,14 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/idle_trim.h"
 #include "common/logging.h"
 #include "csi/controller_service.h"
 #include "csi/endpoint.h"
@@ -82,6 +84,7 @@ struct NodeFlags {
   std::vector<std::string> topology;
   int probe_timeout_s = 3;
   int nfs_timeout_s = 10;
+  int idle_trim_after_s = 60;  // 0: never
 };
 
 struct LockdFlags {
@@ -285,6 +288,8 @@ int RunNode(const CommonFlags& common, const NodeFlags& flags) {
   csi::IdentityService identity(common.driver_name, NFSPROV_VERSION, /*controller_service=*/false,
                                 /*online_expansion=*/false, [] { return Status(); });
   csi::NodeService node_service(node, {flags.node_id, *topology});
+  std::optional<IdleTrimmer> trimmer;
+  if (flags.idle_trim_after_s > 0) trimmer.emplace(std::chrono::seconds(flags.idle_trim_after_s));
   // Mounts stay when the plugin stops: pods keep using them, and the next plugin finds them.
   return ServeUntilStopped(common, stop, *endpoint, {&identity, &node_service},
                            "node " + flags.node_id + " (" + flags.mounter + " mounter)");
@@ -372,6 +377,11 @@ int Main(int argc, char** argv) {
                    "seconds one NFS call reading a volume's usage records may take, connecting "
                    "included (NodeGetVolumeStats)")
       ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+  node->add_option("--idle-trim-after", node_flags.idle_trim_after_s,
+                   "seconds without CSI calls after which the plugin gives the pages it is not "
+                   "using back to the kernel (0: never; docs/node.md)")
+      ->check(CLI::Range(0, 86400))
       ->capture_default_str();
 
   CommonFlags lockd_common;
