@@ -145,8 +145,20 @@ int Create(const char* path, mode_t mode, fuse_file_info* fi) {
   return 0;
 }
 
-int Read(const char*, char* buf, size_t size, off_t offset, fuse_file_info* fi) {
-  return M().fs->Read(*FileOf(fi), buf, size, offset);
+// read_buf rather than read: libfuse sends the bytes from our buffer, with no copy into its own.
+int ReadBuf(const char*, fuse_bufvec** out, size_t size, off_t offset, fuse_file_info* fi) {
+  char* data = nullptr;
+  size_t got = 0;
+  if (int err = M().fs->Read(*FileOf(fi), size, offset, &data, &got)) return err;
+  auto* vec = static_cast<fuse_bufvec*>(std::malloc(sizeof(fuse_bufvec)));
+  if (vec == nullptr) {
+    std::free(data);
+    return -ENOMEM;
+  }
+  *vec = FUSE_BUFVEC_INIT(got);
+  vec->buf[0].mem = data;  // libfuse frees both
+  *out = vec;
+  return 0;
 }
 int Write(const char*, const char* buf, size_t size, off_t offset, fuse_file_info* fi) {
   return M().fs->Write(*FileOf(fi), buf, size, offset);
@@ -201,7 +213,7 @@ fuse_operations Operations() {
   ops.statfs = StatFs;
   ops.open = Open;
   ops.create = Create;
-  ops.read = Read;
+  ops.read_buf = ReadBuf;
   ops.write = Write;
   ops.flush = Flush;
   ops.fsync = Fsync;

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <utility>
 
 #include "nfs/libnfs_call.h"
 
@@ -357,31 +359,53 @@ int NfsFs::Create(const std::string& path, mode_t mode, int flags, uid_t uid, gi
   return 0;
 }
 
-int NfsFs::Read(OpenFile& file, char* buf, size_t size, off_t offset) {
+namespace {
+
+// Memory from malloc, handed over whole once a read succeeds (libfuse frees what read_buf gives).
+struct MallocBytes {
+  explicit MallocBytes(size_t n) : p(static_cast<char*>(std::malloc(n))) {}
+  ~MallocBytes() { std::free(p); }
+  MallocBytes(const MallocBytes&) = delete;
+  MallocBytes& operator=(const MallocBytes&) = delete;
+  char* p;
+};
+
+struct ReadResult {
+  std::shared_ptr<MallocBytes> bytes;
+  uint64_t size = 0;
+};
+
+}  // namespace
+
+int NfsFs::Read(OpenFile& file, size_t size, off_t offset, char** data, size_t* got) {
+  *data = nullptr;
+  *got = 0;
   if (size == 0) return 0;
   auto base = static_cast<uint64_t>(offset);
-  // Pieces land in a buffer the attempt owns: a piece may still arrive after a call timed out
-  // and returned, when `buf` is gone.
-  Result<std::string> r = CallSync<std::string>(*file.loop, client_->Deadline(), "read",
-      [fh = file.fh, size, base](nfs_context* ctx, std::shared_ptr<std::string> out, EventLoop::Done done) {
+  // Each attempt's pieces land in memory of its own: a piece may still arrive after the call
+  // timed out and returned, or after a retry started over.
+  Result<ReadResult> r = CallSync<ReadResult>(*file.loop, client_->Deadline(), "read",
+      [fh = file.fh, size, base](nfs_context* ctx, std::shared_ptr<ReadResult> out, EventLoop::Done done) {
         uint64_t chunk = std::clamp<uint64_t>(nfs_get_readmax(ctx), 64 << 10, kMaxReadBytes);
-        out->resize(size);
+        auto bytes = std::make_shared<MallocBytes>(size);
+        if (bytes->p == nullptr) return done(-ENOMEM, "no memory for a read of " + std::to_string(size) + " bytes");
+        out->bytes = bytes;
         auto p = std::make_shared<Pieces>();
         p->result = size;
-        p->store = [out](uint64_t n) { out->resize(n); };
+        p->store = [out](uint64_t n) { out->size = n; };
         p->done = std::move(done);
         for (uint64_t at = 0; at < size; at += chunk) {
           auto n = static_cast<uint32_t>(std::min<uint64_t>(chunk, size - at));
           ++p->pending;
           nfs4::Compound c("read");
           c.PutFh(fh).Read(base + at, n);
-          c.Send(ctx, [p, out, at, n](int err, std::string m, const COMPOUND4res* res) {
+          c.Send(ctx, [p, bytes, at, n](int err, std::string m, const COMPOUND4res* res) {
             if (err == 0) {
               bool eof = false;
-              std::string_view data = nfs4::ReadDataAt(*res, 1, &eof);
-              std::size_t got = std::min<std::size_t>(data.size(), n);
-              std::memcpy(out->data() + at, data.data(), got);
-              if (got < n) p->Cut(at + got);
+              std::string_view piece = nfs4::ReadDataAt(*res, 1, &eof);
+              std::size_t arrived = std::min<std::size_t>(piece.size(), n);
+              std::memcpy(bytes->p + at, piece.data(), arrived);
+              if (arrived < n) p->Cut(at + arrived);
             }
             p->Finish(err, m);
           });
@@ -389,8 +413,10 @@ int NfsFs::Read(OpenFile& file, char* buf, size_t size, off_t offset) {
         p->Finish(0, "");
       });
   if (!r.ok()) return ToErrno(r.status());
-  std::memcpy(buf, r->data(), r->size());
-  return static_cast<int>(r->size());
+  // Every piece has finished: nothing writes to the memory any more.
+  *data = std::exchange(r->bytes->p, nullptr);
+  *got = r->size;
+  return 0;
 }
 
 int NfsFs::Write(OpenFile& file, const char* buf, size_t size, off_t offset) {

@@ -85,7 +85,9 @@ class NfsFs {
   int Open(const std::string& path, int flags, std::unique_ptr<OpenFile>* out);
   int Create(const std::string& path, mode_t mode, int flags, uid_t uid, gid_t gid,
              std::unique_ptr<OpenFile>* out);
-  int Read(OpenFile& file, char* buf, size_t size, off_t offset);
+  // Reads up to `size` bytes at `offset` into memory from malloc that *data then owns (the caller
+  // frees it; libfuse's read_buf does); *got is how many arrived (fewer at the end of the file).
+  int Read(OpenFile& file, size_t size, off_t offset, char** data, size_t* got);
   int Write(OpenFile& file, const char* buf, size_t size, off_t offset);
   int Commit(OpenFile& file);  // flush and fsync
 
