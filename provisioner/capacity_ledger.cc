@@ -10,27 +10,49 @@ namespace nfsprov {
 void CapacityLedger::Load(std::map<std::string, Entry> entries) {
   std::lock_guard<std::mutex> lock(mu_);
   entries_ = std::move(entries);
+  own_total_ = roots_total_ = 0;
+  root_capacities_.clear();
+  for (const auto& [key, entry] : entries_) CountLocked(entry, +1);
   loaded_ = true;
+}
+
+void CapacityLedger::CountLocked(const Entry& entry, int sign) {
+  if (entry.shared_root.empty()) {
+    own_total_ += sign * entry.capacity_bytes;
+    return;
+  }
+  auto root = root_capacities_.try_emplace(entry.shared_root).first;
+  std::multiset<int64_t>& capacities = root->second;
+  auto largest = [&] { return capacities.empty() ? 0 : std::max<int64_t>(0, *capacities.rbegin()); };
+  roots_total_ -= largest();
+  if (sign > 0) {
+    capacities.insert(entry.capacity_bytes);
+  } else if (auto it = capacities.find(entry.capacity_bytes); it != capacities.end()) {
+    capacities.erase(it);
+  }
+  roots_total_ += largest();
+  if (capacities.empty()) root_capacities_.erase(root);
+}
+
+void CapacityLedger::SetLocked(const std::string& key, const std::optional<Entry>& entry) {
+  if (auto it = entries_.find(key); it != entries_.end()) {
+    CountLocked(it->second, -1);
+    if (!entry) {
+      entries_.erase(it);
+      return;
+    }
+    it->second = *entry;
+  } else if (!entry) {
+    return;
+  } else {
+    entries_.emplace(key, *entry);
+  }
+  CountLocked(*entry, +1);
 }
 
 bool CapacityLedger::loaded() const {
   std::lock_guard<std::mutex> lock(mu_);
   return loaded_;
-}
-
-int64_t CapacityLedger::TotalLocked() const {
-  int64_t total = 0;
-  std::map<std::string, int64_t> roots;  // root -> largest capacity
-  for (const auto& [key, entry] : entries_) {
-    if (entry.shared_root.empty()) {
-      total += entry.capacity_bytes;
-    } else {
-      int64_t& largest = roots[entry.shared_root];
-      largest = std::max(largest, entry.capacity_bytes);
-    }
-  }
-  for (const auto& [root, largest] : roots) total += largest;
-  return total;
 }
 
 int64_t CapacityLedger::Provisioned() const {
@@ -48,10 +70,9 @@ std::optional<CapacityLedger::Entry> CapacityLedger::Find(const std::string& key
 int64_t CapacityLedger::QuotaOf(const Entry& entry) const {
   if (entry.shared_root.empty()) return entry.capacity_bytes;
   std::lock_guard<std::mutex> lock(mu_);
-  int64_t largest = entry.capacity_bytes;
-  for (const auto& [key, other] : entries_)
-    if (other.shared_root == entry.shared_root) largest = std::max(largest, other.capacity_bytes);
-  return largest;
+  auto root = root_capacities_.find(entry.shared_root);
+  if (root == root_capacities_.end()) return entry.capacity_bytes;
+  return std::max(entry.capacity_bytes, *root->second.rbegin());
 }
 
 Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64_t limit_bytes) {
@@ -59,14 +80,10 @@ Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64
   const int64_t before = TotalLocked();
   std::optional<Entry> previous;
   if (auto it = entries_.find(key); it != entries_.end()) previous = it->second;
-  entries_[key] = entry;
+  SetLocked(key, entry);
   const int64_t after = TotalLocked();
   if (after <= limit_bytes || after <= before) return Status();
-  if (previous) {
-    entries_[key] = *previous;
-  } else {
-    entries_.erase(key);
-  }
+  SetLocked(key, previous);
   return Status(StatusCode::kResourceExhausted,
                 "not enough provisionable capacity: " + HumanBytes(after - before) + " more would make " +
                     HumanBytes(after) + " provisioned, over the limit of " + HumanBytes(limit_bytes) +
@@ -75,11 +92,7 @@ Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64
 
 void CapacityLedger::Restore(const std::string& key, const std::optional<Entry>& previous) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (previous) {
-    entries_[key] = *previous;
-  } else {
-    entries_.erase(key);
-  }
+  SetLocked(key, previous);
 }
 
 std::optional<int64_t> CapacityLedger::ShareSize(std::chrono::steady_clock::duration max_age) const {
@@ -95,7 +108,7 @@ void CapacityLedger::SetShareSize(int64_t bytes) {
 
 void CapacityLedger::Remove(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  entries_.erase(key);
+  SetLocked(key, std::nullopt);
 }
 
 std::string HumanBytes(int64_t bytes) {

@@ -5,7 +5,8 @@
 // every volume's capacity, except that the volumes of one shared root count once, with the
 // largest capacity among them (they share one directory and one quota). A volume without a
 // capacity counts 0. Reserve() checks and records in one step under the ledger's lock, so
-// concurrent creates cannot overshoot the limit together. Thread-safe.
+// concurrent creates cannot overshoot the limit together. Totals are kept as entries change, so
+// admission costs O(log n) however many volumes the share has. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -50,12 +52,18 @@ class CapacityLedger {
   void Remove(const std::string& key);
 
  private:
-  int64_t TotalLocked() const;
+  int64_t TotalLocked() const { return own_total_ + roots_total_; }
+  // Every change of entries_ goes through here (nullopt: removes `key`) to keep the totals.
+  void SetLocked(const std::string& key, const std::optional<Entry>& entry);
+  void CountLocked(const Entry& entry, int sign);
 
   mutable std::mutex mu_;
   bool loaded_ = false;
   std::optional<std::pair<int64_t, std::chrono::steady_clock::time_point>> share_size_;
   std::map<std::string, Entry> entries_;
+  int64_t own_total_ = 0;    // the volumes that own their directory
+  int64_t roots_total_ = 0;  // each shared root's largest capacity
+  std::map<std::string, std::multiset<int64_t>> root_capacities_;
 };
 
 // "10 GiB", "1.5 MiB", "512 B": for messages.

@@ -62,11 +62,13 @@ void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
     std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == volume.key; });
     dir.volumes.push_back(volume);
     dir.quota_bytes = LargestCapacity(dir.volumes);
-    if (scan_now) {
-      dir.due = {};
-    } else if (added) {
-      dir.due = Clock::now() + options_.interval;
+    if (!scan_now) {
+      if (added) dir.due = Clock::now() + options_.interval;
+      // Due no earlier than the next listing, which the workers already wait for: waking them
+      // would only cost each a pass over every directory, per created volume.
+      return;
     }
+    dir.due = {};
   }
   cv_.notify_all();
 }

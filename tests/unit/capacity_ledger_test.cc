@@ -5,6 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <string>
+
 namespace nfsprov {
 namespace {
 
@@ -68,6 +72,66 @@ TEST(CapacityLedgerTest, ShareSizeIsRememberedForItsMaxAge) {
   ledger.SetShareSize(42);
   EXPECT_EQ(ledger.ShareSize(std::chrono::hours(1)), 42);
   EXPECT_FALSE(ledger.ShareSize(std::chrono::nanoseconds(-1)).has_value());
+}
+
+// The totals kept as entries change equal a recount from scratch after every step of a random
+// mix of reserves (admitted or refused), restores and removes, with and without shared roots.
+TEST(CapacityLedgerTest, KeptTotalsMatchARecountAfterEveryChange) {
+  auto recount = [](const std::map<std::string, CapacityLedger::Entry>& model) {
+    int64_t total = 0;
+    std::map<std::string, int64_t> largest;
+    for (const auto& [key, e] : model) {
+      if (e.shared_root.empty()) {
+        total += e.capacity_bytes;
+      } else {
+        largest[e.shared_root] = std::max(largest[e.shared_root], e.capacity_bytes);
+      }
+    }
+    for (const auto& [root, bytes] : largest) total += bytes;
+    return total;
+  };
+  std::mt19937 random(7);
+  auto pick = [&](int n) { return static_cast<int>(random() % static_cast<unsigned>(n)); };
+  const std::string roots[] = {"", "", "api", "cache"};
+  std::map<std::string, CapacityLedger::Entry> model;
+  CapacityLedger ledger;
+  ledger.Load({{"k0", {kGi, "api"}}, {"k1", {2 * kGi, ""}}});
+  model = {{"k0", {kGi, "api"}}, {"k1", {2 * kGi, ""}}};
+  for (int step = 0; step < 5000; ++step) {
+    const std::string key = "k" + std::to_string(pick(40));
+    const CapacityLedger::Entry entry{pick(8) * kGi, roots[pick(4)]};
+    switch (pick(3)) {
+      case 0: {
+        const std::optional<CapacityLedger::Entry> previous = ledger.Find(key);
+        if (ledger.Reserve(key, entry, 60 * kGi).ok()) {
+          model[key] = entry;
+          if (pick(4) == 0) {  // the call failed after its reservation: put it back
+            ledger.Restore(key, previous);
+            if (previous) {
+              model[key] = *previous;
+            } else {
+              model.erase(key);
+            }
+          }
+        }
+        break;
+      }
+      case 1:
+        ledger.Remove(key);
+        model.erase(key);
+        break;
+      default:
+        if (const auto found = ledger.Find(key); found && !found->shared_root.empty()) {
+          EXPECT_EQ(ledger.QuotaOf(*found), [&] {
+            int64_t largest = 0;
+            for (const auto& [k, e] : model)
+              if (e.shared_root == found->shared_root) largest = std::max(largest, e.capacity_bytes);
+            return largest;
+          }());
+        }
+    }
+    ASSERT_EQ(ledger.Provisioned(), recount(model)) << "after step " << step;
+  }
 }
 
 TEST(HumanBytesTest, Units) {
