@@ -30,7 +30,7 @@
 #include "e2e/driver_process.h"
 #include "tests/support/ganesha_server.h"
 #include "tests/support/proc_memory.h"
-#include "tests/support/run_command.h"
+#include "tests/support/private_libraries.h"
 
 namespace nfsprov::bench {
 namespace {
@@ -69,26 +69,6 @@ Memory SettledMemory(const e2e::DriverProcess& process) {
 Memory IdleMemory(const e2e::DriverProcess& process) {
   std::this_thread::sleep_for(kIdleTrimAfter + std::chrono::seconds(5));
   return MemoryOf(process.pid());
-}
-
-// Copies the libraries `ldd` lists for the nfsprov binary into `dir` and makes the processes this
-// one starts load them from there (LD_LIBRARY_PATH), as a container image's own copies would be.
-void UsePrivateLibraryCopies(const std::string& dir) {
-  const testing::CommandResult ldd = testing::RunCommand({"ldd", e2e::DriverBinary()});
-  if (ldd.exit_code != 0) Die("ldd " + e2e::DriverBinary() + ": " + ldd.err);
-  fs::create_directories(dir);
-  std::istringstream lines(ldd.out);
-  std::string name, arrow, path;
-  std::string line;
-  int copied = 0;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    if (!(fields >> name >> arrow >> path) || arrow != "=>" || path.front() != '/') continue;
-    fs::copy_file(path, dir + "/" + name, fs::copy_options::overwrite_existing);
-    ++copied;
-  }
-  setenv("LD_LIBRARY_PATH", dir.c_str(), 1);
-  spdlog::info("node plugin loads its {} shared libraries from private copies in {}", copied, dir);
 }
 
 double MsSince(std::chrono::steady_clock::time_point start) {
@@ -134,7 +114,8 @@ int Main() {
   Memory controller_idle = SettledMemory(*controller);
   controller.reset();
 
-  UsePrivateLibraryCopies(work + "/lib");
+  const int copied = Must(testing::UsePrivateLibraryCopies(e2e::DriverBinary(), work + "/lib"));
+  spdlog::info("the node plugin loads its {} shared libraries from private copies in {}/lib", copied, work);
 
   auto node = Must(e2e::DriverProcess::Start(
       {"node", "--node-id", "bench", "--mounter", "fuse", "--state-dir", work + "/state"},
