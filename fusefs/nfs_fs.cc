@@ -389,10 +389,10 @@ int NfsFs::Read(OpenFile& file, size_t size, off_t offset, char** data, size_t* 
         uint64_t chunk = std::clamp<uint64_t>(nfs_get_readmax(ctx), 64 << 10, kMaxReadBytes);
         auto bytes = std::make_shared<MallocBytes>(size);
         if (bytes->p == nullptr) return done(-ENOMEM, "no memory for a read of " + std::to_string(size) + " bytes");
-        out->bytes = bytes;
         auto p = std::make_shared<Pieces>();
         p->result = size;
-        p->store = [out](uint64_t n) { out->size = n; };
+        // The bytes and their count are handed over together, by the attempt that read them.
+        p->store = [out, bytes](uint64_t n) { *out = {bytes, n}; };
         p->done = std::move(done);
         for (uint64_t at = 0; at < size; at += chunk) {
           auto n = static_cast<uint32_t>(std::min<uint64_t>(chunk, size - at));

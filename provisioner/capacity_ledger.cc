@@ -37,16 +37,10 @@ void CapacityLedger::CountLocked(const Entry& entry, int sign) {
 void CapacityLedger::SetLocked(const std::string& key, const std::optional<Entry>& entry) {
   if (auto it = entries_.find(key); it != entries_.end()) {
     CountLocked(it->second, -1);
-    if (!entry) {
-      entries_.erase(it);
-      return;
-    }
-    it->second = *entry;
-  } else if (!entry) {
-    return;
-  } else {
-    entries_.emplace(key, *entry);
+    entries_.erase(it);
   }
+  if (!entry) return;
+  entries_.emplace(key, *entry);
   CountLocked(*entry, +1);
 }
 
