@@ -9,7 +9,9 @@
 //  2. lockd.acquire_release_raw_{p50,p99}: an uncontended Acquire (EXCLUSIVE, wait_ms 0, a new
 //     lease ID each time) then Release over the raw generated stub; p50 vs the goal of three
 //     GETATTR round trips (ratio = budget / p50, > 1 meets it), and p50 in GETATTR round trips.
-//     lockd.acquire_release_library_*: the same through LockClient (what `nfsprov lock` uses).
+//     lockd.acquire_release_session_*: the same as two messages on one Session stream.
+//     lockd.acquire_release_library_*: the same through LockClient (what `nfsprov lock` uses:
+//     it tries over its session first and releases over it).
 //     The pieces, to tell where the time goes: Acquire and Release alone; Inspect (a gRPC call
 //     to the service that touches no NFS); a call refused before any work (the bare gRPC round
 //     trip); the CPU one cycle costs this process and nfs-ganesha; LeaseStore::PutLease + DeleteLease on our own client
@@ -277,6 +279,43 @@ void Uncontended(Fixture& f, double getattr_p50) {
   Emit("lockd.acquire_release_raw_cpu_ganesha", "ms/cycle", Ms(ganesha_cpu / kSamples));
   Emit("lockd.acquire_alone_raw_p50", "ms", Ms(Percentile(acquire_s, 0.5)));
   Emit("lockd.release_alone_raw_p50", "ms", Ms(Percentile(release_s, 0.5)));
+
+  // The same over one Session stream (lockd.proto), raw: a message each way per call.
+  {
+    grpc::ClientContext context;
+    auto session = stub->Session(&context);
+    uint64_t call_id = 0;
+    auto exchange = [&](lockd::v1::SessionRequest& request) {
+      request.set_call_id(++call_id);
+      lockd::v1::SessionResponse response;
+      if (!session->Write(request) || !session->Read(&response)) Die("the session broke");
+      if (response.code() != 0) Die("session call failed: " + response.message());
+      return response;
+    };
+    std::vector<double> session_acquire_s;
+    std::vector<double> session_release_s;
+    const std::vector<double> session_s = Sample([&] {
+      lockd::v1::SessionRequest acquire;
+      *acquire.mutable_acquire()->mutable_lock() = ref;
+      acquire.mutable_acquire()->set_lease_id(lockd::NewLeaseId());
+      acquire.mutable_acquire()->set_mode(lockd::v1::EXCLUSIVE);
+      acquire.mutable_acquire()->set_ttl_ms(10000);
+      lockd::v1::SessionRequest release;
+      *release.mutable_release()->mutable_lock() = ref;
+      release.mutable_release()->set_lease_id(acquire.acquire().lease_id());
+      const auto start = Clock::now();
+      if (!exchange(acquire).acquire().granted()) Die("an uncontended Acquire was not granted");
+      const auto granted = Clock::now();
+      if (!exchange(release).release().was_held()) Die("Release of a held lease answered was_held=false");
+      session_acquire_s.push_back(Seconds(granted - start).count());
+      session_release_s.push_back(Seconds(Clock::now() - granted).count());
+    });
+    session->WritesDone();
+    if (!session->Finish().ok()) Die("the session did not end cleanly");
+    EmitLatency("lockd.acquire_release_session", session_s, getattr_p50);
+    Emit("lockd.acquire_alone_session_p50", "ms", Ms(Percentile(session_acquire_s, 0.5)));
+    Emit("lockd.release_alone_session_p50", "ms", Ms(Percentile(session_release_s, 0.5)));
+  }
 
   // A gRPC call into the service that does no NFS: what lockd costs above its NFS requests.
   const std::vector<double> inspect_s = Sample([&] { MustInspect(*stub, ref); });

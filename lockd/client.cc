@@ -14,6 +14,7 @@
 #include "lockd/lock_request.h"
 #include "lockd/lockd.grpc.pb.h"
 #include "lockd/server_tls.h"
+#include "lockd/session_client.h"
 
 namespace nfsprov::lockd {
 
@@ -73,7 +74,22 @@ void SetDeadline(grpc::ClientContext* context, Clock::time_point deadline) {
 struct Connection {
   std::string address;
   std::shared_ptr<v1::Locks::Stub> stub;
+  // The fast path of a first try and of a release (lockd.proto Session); renewals stay unary so
+  // a slow acquire elsewhere in the process never holds one up.
+  std::shared_ptr<SessionClient> session;
 };
+
+// Releases over the session, or by the RPC when the session is unusable.
+grpc::Status SendRelease(const Connection& connection, const v1::ReleaseRequest& request,
+                         v1::ReleaseResponse* response, Clock::time_point deadline) {
+  grpc::Status status = connection.session->Release(request, response, deadline);
+  if (status.error_code() != grpc::StatusCode::UNAVAILABLE || Clock::now() >= deadline) {
+    return status;
+  }
+  grpc::ClientContext context;
+  SetDeadline(&context, deadline);
+  return connection.stub->Release(&context, request, response);
+}
 
 Status Renew(const Connection& connection, const v1::LockRef& ref, const std::string& lease_id,
              grpc::ClientContext* context) {
@@ -125,9 +141,7 @@ class LeaseImpl final : public Lease {
     *request.mutable_lock() = ref_;
     request.set_lease_id(lease_id_);
     v1::ReleaseResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, Clock::now() + kReleaseTimeout);
-    return FromGrpc(connection_.stub->Release(&context, request, &response),
+    return FromGrpc(SendRelease(connection_, request, &response, Clock::now() + kReleaseTimeout),
                     "lockd at " + connection_.address + ": releasing lock " + ref_.name());
   }
 
@@ -221,17 +235,26 @@ class LockClientImpl final : public LockClient {
     const bool forever = options.timeout < milliseconds(0);
     const Clock::time_point end = Clock::now() + std::max(options.timeout, milliseconds(0));
     const std::string what = "lockd at " + connection_.address + ": acquiring lock " + name;
+    bool first_try = true;
     for (;;) {
       const Clock::time_point sent = Clock::now();
-      milliseconds wait = kWaitChunk;
-      if (!forever) {
-        wait = std::min(wait, std::chrono::ceil<milliseconds>(std::max(end - sent, Clock::duration(0))));
-      }
-      request.set_wait_ms(static_cast<uint32_t>(wait.count()));
-      grpc::ClientContext context;
-      SetDeadline(&context, sent + wait + kAcquireSlack);
       v1::AcquireResponse response;
-      grpc::Status status = connection_.stub->Acquire(&context, request, &response);
+      grpc::Status status;
+      if (std::exchange(first_try, false)) {
+        // An uncontended lock is granted at once: try over the session first, queue by the RPC.
+        request.set_wait_ms(0);
+        status = connection_.session->Acquire(request, &response, sent + kAcquireSlack);
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) continue;  // by the RPC, now
+      } else {
+        milliseconds wait = kWaitChunk;
+        if (!forever) {
+          wait = std::min(wait, std::chrono::ceil<milliseconds>(std::max(end - sent, Clock::duration(0))));
+        }
+        request.set_wait_ms(static_cast<uint32_t>(wait.count()));
+        grpc::ClientContext context;
+        SetDeadline(&context, sent + wait + kAcquireSlack);
+        status = connection_.stub->Acquire(&context, request, &response);
+      }
       if (!status.ok()) {
         Status failed = FromGrpc(status, what);
         if (failed.code() == StatusCode::kUnavailable && (forever || Clock::now() + kUnavailableRetry < end)) {
@@ -285,9 +308,7 @@ class LockClientImpl final : public LockClient {
     *request.mutable_lock() = acquire.lock();
     request.set_lease_id(acquire.lease_id());
     v1::ReleaseResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, Clock::now() + kReleaseTimeout);
-    static_cast<void>(connection_.stub->Release(&context, request, &response));
+    static_cast<void>(SendRelease(connection_, request, &response, Clock::now() + kReleaseTimeout));
   }
 
   const LockFile file_;
@@ -326,6 +347,7 @@ Result<std::unique_ptr<LockClient>> LockClient::Open(LockFile file, TlsClientFil
   Connection connection;
   connection.address = file.address;
   connection.stub = v1::Locks::NewStub(grpc::CreateCustomChannel(file.address, credentials, args));
+  connection.session = std::make_shared<SessionClient>(connection.stub);
   return std::unique_ptr<LockClient>(
       std::make_unique<LockClientImpl>(std::move(file), std::move(connection)));
 }

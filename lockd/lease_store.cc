@@ -46,18 +46,31 @@ Status MakeDirs(nfs::Client& client, const std::vector<std::string>& dirs) {
   return {};
 }
 
+enum class Expect { kNew, kExisting };
+
+// Sets the symlink at `path` to `text`. A record expected to be new (a lease's first write) is
+// created exclusively: one CREATE, about half what a replace costs the server (CREATE + RENAME).
+Status SetRecord(nfs::Client& client, const std::string& path, const std::string& text,
+                 Expect expect) {
+  if (expect == Expect::kNew) {
+    Status created = client.Symlink(text, path);
+    if (created.code() != StatusCode::kAlreadyExists) return created;
+  }
+  return client.ReplaceSymlink(text, path);
+}
+
 // Writes a record of the lock: one request while the lock's directory exists; otherwise the
 // directories are made and the write is tried once more.
 Status WriteRecord(nfs::Client& client, const std::string& volume_key, const std::string& name,
-                   const std::string& entry, const std::string& text) {
+                   const std::string& entry, const std::string& text, Expect expect) {
   Result<std::string> dir = LockDir(volume_key, name);
   if (!dir.ok()) return dir.status();
   const std::string path = *dir + "/" + entry;
-  Status written = client.ReplaceSymlink(text, path);
+  Status written = SetRecord(client, path, text, expect);
   if (written.code() != StatusCode::kNotFound) return written;
   NFSPROV_RETURN_IF_ERROR(MakeDirs(client, {"/" + std::string(kMetadataDir), MetadataStore::LocksDir(),
                                             MetadataStore::VolumeLocksDir(volume_key), *dir}));
-  return client.ReplaceSymlink(text, path);
+  return SetRecord(client, path, text, expect);
 }
 
 // A decimal number as EncodeLease writes it: digits only, no sign, no leading zero.
@@ -145,7 +158,7 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
 Status LeaseStore::Reserve(const std::string& volume_key, const std::string& name,
                            uint64_t reserved) {
   return WriteRecord(*client_, volume_key, name, std::string(kTokensName),
-                     EncodeReserved(reserved));
+                     EncodeReserved(reserved), Expect::kExisting);
 }
 
 Status LeaseStore::PutLease(const std::string& volume_key, const std::string& name,
@@ -157,8 +170,9 @@ Status LeaseStore::PutLease(const std::string& volume_key, const std::string& na
     return InvalidArgument("lease " + lease.lease_id + " has a ttl of " +
                            std::to_string(lease.ttl.count()) + "ms");
   }
+  // Lease IDs are not reused: the first write of a lease's record (its grant) finds no record.
   return WriteRecord(*client_, volume_key, name, std::string(kLeasePrefix) + lease.lease_id,
-                     EncodeLease(lease));
+                     EncodeLease(lease), Expect::kNew);
 }
 
 Status LeaseStore::DeleteLease(const std::string& volume_key, const std::string& name,

@@ -56,7 +56,8 @@ class LeaseStore {
   // Records that tokens up to `reserved` may be handed out (creates the lock's directory when
   // missing). Callers serialise per lock and only ever raise it.
   Status Reserve(const std::string& volume_key, const std::string& name, uint64_t reserved);
-  // Creates or replaces the lease's record (creates the lock's directory when missing).
+  // Creates or replaces the lease's record (creates the lock's directory when missing). A new
+  // record costs one CREATE; replacing one (a TTL change) first finds it exists.
   Status PutLease(const std::string& volume_key, const std::string& name, const StoredLease& lease);
   // Removes the lease's record; missing: OK.
   Status DeleteLease(const std::string& volume_key, const std::string& name,

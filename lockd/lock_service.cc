@@ -108,6 +108,7 @@ struct LockService::Lock {
   // The service's totals, and what this lock last added to them.
   std::atomic<int64_t>* held_total = nullptr;
   std::atomic<int64_t>* waiting_total = nullptr;
+  SerialWorker* record_deletes = nullptr;  // the service's
   int64_t held = 0, waiting = 0;
 
   // Brings the service's totals up to date with the table; after every change of it.
@@ -131,10 +132,20 @@ struct LockService::Lock {
     for (const Holder& holder : expired) {
       spdlog::info("lease {} of lock {} on volume {} expired (token {})", holder.lease_id, name,
                    volume_key, holder.token);
-      Status deleted = share->leases.DeleteLease(volume_key, name, holder.lease_id);
-      if (!deleted.ok()) spdlog::warn("cannot delete expired lease record: {}", deleted.ToString());
+      DeleteRecordLater(holder.lease_id);
     }
     if (!expired.empty()) WakeLocked();
+  }
+
+  // Deletes a lease's record on the service's worker, after the caller has answered: the lock is
+  // free in memory already, and lease IDs are not reused, so the delete cannot remove a newer
+  // record. A record left behind (lockd stopped first) only makes a restarted lockd hold a dead
+  // lease for one more TTL.
+  void DeleteRecordLater(const std::string& lease_id) {
+    record_deletes->Post([share = share, volume_key = volume_key, name = name, lease_id] {
+      Status deleted = share->leases.DeleteLease(volume_key, name, lease_id);
+      if (!deleted.ok()) spdlog::warn("cannot delete lease record: {}", deleted.ToString());
+    });
   }
 
   // Writes the grant (and a new token block when its token passes the reservation) before the
@@ -239,6 +250,7 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
       slot->name = ref.name();
       slot->held_total = &held_;
       slot->waiting_total = &waiting_;
+      slot->record_deletes = &record_deletes_;
     }
     lock = slot;
   }
@@ -271,112 +283,159 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LeaseLock(const v1::Lock
 
 grpc::Status LockService::Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
                                   v1::AcquireResponse* response) {
-  return csi::Serve("lockd.Acquire", LoggedId(request->lock().volume_id()), [&]() -> Status {
-    NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
-    Result<LockMode> mode = ModeOf(request->mode());
-    if (!mode.ok()) return mode.status();
-    const milliseconds ttl(request->ttl_ms());
-    NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
-    Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
-    if (!found.ok()) return found.status();
-    Lock& lock = **found;
-    const std::string& id = request->lease_id();
+  return csi::Serve("lockd.Acquire", LoggedId(request->lock().volume_id()),
+                    [&] { return AcquireCall(context, request, response); });
+}
 
-    std::unique_lock<std::mutex> guard(lock.mu);
-    auto now = SteadyClock::now();
-    const auto deadline = WaitDeadline(*context, milliseconds(request->wait_ms()), now);
-    lock.ExpireLocked(now);
-    std::optional<Holder> holder = lock.table.Request(id, *mode, ttl, now);
-    lock.PublishLocked();
-    if (!holder.has_value()) {
-      std::condition_variable wake;
-      lock.sleepers[id] = &wake;
-      while (!holder.has_value()) {
-        const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
-        if (!queued || now >= deadline || context->IsCancelled()) {
-          lock.table.Withdraw(id, now);
-          lock.sleepers.erase(id);
-          lock.WakeLocked();  // leaving the queue may unblock those behind
-          response->set_granted(false);
-          response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
-          response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
-          return {};
-        }
-        auto until = std::min(deadline, now + kCancelPoll);
-        if (auto expiry = lock.table.NextExpiry()) until = std::min(until, *expiry);
-        wake.wait_until(guard, until);
-        now = SteadyClock::now();
-        lock.ExpireLocked(now);
-        holder = lock.table.FindHolder(id);
+Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                                v1::AcquireResponse* response) {
+  NFSPROV_RETURN_IF_ERROR(ValidateLeaseId(request->lease_id()));
+  Result<LockMode> mode = ModeOf(request->mode());
+  if (!mode.ok()) return mode.status();
+  const milliseconds ttl(request->ttl_ms());
+  NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
+  Result<std::shared_ptr<Lock>> found = LockFor(request->lock());
+  if (!found.ok()) return found.status();
+  Lock& lock = **found;
+  const std::string& id = request->lease_id();
+
+  std::unique_lock<std::mutex> guard(lock.mu);
+  auto now = SteadyClock::now();
+  const auto deadline = WaitDeadline(*context, milliseconds(request->wait_ms()), now);
+  lock.ExpireLocked(now);
+  std::optional<Holder> holder = lock.table.Request(id, *mode, ttl, now);
+  lock.PublishLocked();
+  if (!holder.has_value()) {
+    std::condition_variable wake;
+    lock.sleepers[id] = &wake;
+    while (!holder.has_value()) {
+      const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
+      if (!queued || now >= deadline || context->IsCancelled()) {
+        lock.table.Withdraw(id, now);
+        lock.sleepers.erase(id);
+        lock.WakeLocked();  // leaving the queue may unblock those behind
+        response->set_granted(false);
+        response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
+        response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
+        return {};
       }
-      lock.sleepers.erase(id);
+      auto until = std::min(deadline, now + kCancelPoll);
+      if (auto expiry = lock.table.NextExpiry()) until = std::min(until, *expiry);
+      wake.wait_until(guard, until);
+      now = SteadyClock::now();
+      lock.ExpireLocked(now);
+      holder = lock.table.FindHolder(id);
     }
+    lock.sleepers.erase(id);
+  }
 
-    Status persisted = lock.PersistLocked(*holder, options_.token_block);
-    if (!persisted.ok() || context->IsCancelled()) {
-      // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
-      lock.table.Release(id, SteadyClock::now());
-      lock.WakeLocked();
-      if (persisted.ok()) return {StatusCode::kAborted, "the caller cancelled the call"};
-      return persisted.WithContext("record the grant of lock " + lock.name);
-    }
-    response->set_granted(true);
-    FillLease(*holder, now, response->mutable_lease());
-    return {};
-  });
+  Status persisted = lock.PersistLocked(*holder, options_.token_block);
+  if (!persisted.ok() || context->IsCancelled()) {
+    // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
+    lock.table.Release(id, SteadyClock::now());
+    lock.WakeLocked();
+    if (persisted.ok()) return {StatusCode::kAborted, "the caller cancelled the call"};
+    return persisted.WithContext("record the grant of lock " + lock.name);
+  }
+  response->set_granted(true);
+  FillLease(*holder, now, response->mutable_lease());
+  return {};
 }
 
 grpc::Status LockService::Renew(grpc::ServerContext*, const v1::RenewRequest* request,
                                 v1::RenewResponse* response) {
-  return csi::Serve("lockd.Renew", LoggedId(request->lock().volume_id()), [&]() -> Status {
-    const milliseconds ttl(request->ttl_ms());
-    if (ttl.count() != 0) NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
-    Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
-    if (!found.ok()) return found.status();
-    Lock& lock = **found;
+  return csi::Serve("lockd.Renew", LoggedId(request->lock().volume_id()),
+                    [&] { return RenewCall(request, response); });
+}
 
-    std::lock_guard<std::mutex> guard(lock.mu);
-    const auto now = SteadyClock::now();
-    lock.ExpireLocked(now);
-    const std::optional<Holder> before = lock.table.FindHolder(request->lease_id());
-    std::optional<Holder> holder = lock.table.Renew(request->lease_id(), ttl, now);
-    if (!holder.has_value()) {
-      return NotFound("lease " + request->lease_id() + " does not hold lock " + lock.name +
-                      ": it expired or was released");
-    }
-    if (before.has_value() && before->ttl != holder->ttl) {
-      // The TTL is what a restarted lockd restores the lease with.
-      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
-    }
-    FillLease(*holder, now, response->mutable_lease());
-    return {};
-  });
+Status LockService::RenewCall(const v1::RenewRequest* request, v1::RenewResponse* response) {
+  const milliseconds ttl(request->ttl_ms());
+  if (ttl.count() != 0) NFSPROV_RETURN_IF_ERROR(ValidateTtl(ttl));
+  Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
+  if (!found.ok()) return found.status();
+  Lock& lock = **found;
+
+  std::lock_guard<std::mutex> guard(lock.mu);
+  const auto now = SteadyClock::now();
+  lock.ExpireLocked(now);
+  const std::optional<Holder> before = lock.table.FindHolder(request->lease_id());
+  std::optional<Holder> holder = lock.table.Renew(request->lease_id(), ttl, now);
+  if (!holder.has_value()) {
+    return NotFound("lease " + request->lease_id() + " does not hold lock " + lock.name +
+                    ": it expired or was released");
+  }
+  if (before.has_value() && before->ttl != holder->ttl) {
+    // The TTL is what a restarted lockd restores the lease with.
+    NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
+  }
+  FillLease(*holder, now, response->mutable_lease());
+  return {};
 }
 
 grpc::Status LockService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
                                   v1::ReleaseResponse* response) {
-  return csi::Serve("lockd.Release", LoggedId(request->lock().volume_id()), [&]() -> Status {
-    Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
-    if (!found.ok()) return found.status();
-    Lock& lock = **found;
+  return csi::Serve("lockd.Release", LoggedId(request->lock().volume_id()),
+                    [&] { return ReleaseCall(request, response); });
+}
 
-    bool was_held = false;
-    {
-      std::lock_guard<std::mutex> guard(lock.mu);
-      const auto now = SteadyClock::now();
-      lock.ExpireLocked(now);
-      was_held = lock.table.Release(request->lease_id(), now);
-      lock.WakeLocked();
+Status LockService::ReleaseCall(const v1::ReleaseRequest* request, v1::ReleaseResponse* response) {
+  Result<std::shared_ptr<Lock>> found = LeaseLock(request->lock(), request->lease_id());
+  if (!found.ok()) return found.status();
+  Lock& lock = **found;
+
+  std::lock_guard<std::mutex> guard(lock.mu);
+  const auto now = SteadyClock::now();
+  lock.ExpireLocked(now);
+  const bool was_held = lock.table.Release(request->lease_id(), now);
+  lock.WakeLocked();
+  if (was_held) lock.DeleteRecordLater(request->lease_id());
+  response->set_was_held(was_held);
+  return {};
+}
+
+grpc::Status LockService::Session(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::SessionResponse, v1::SessionRequest>* stream) {
+  v1::SessionRequest request;
+  while (stream->Read(&request)) {
+    v1::SessionResponse response;
+    response.set_call_id(request.call_id());
+    grpc::Status status;
+    switch (request.call_case()) {
+      case v1::SessionRequest::kAcquire:
+        status = csi::Serve("lockd.Session.Acquire", LoggedId(request.acquire().lock().volume_id()),
+                            [&]() -> Status {
+                              if (request.acquire().wait_ms() != 0) {
+                                return InvalidArgument(
+                                    "a Session does not queue: send wait_ms 0 to try once, or "
+                                    "call Acquire to wait");
+                              }
+                              return AcquireCall(context, &request.acquire(),
+                                                 response.mutable_acquire());
+                            });
+        break;
+      case v1::SessionRequest::kRenew:
+        status = csi::Serve("lockd.Session.Renew", LoggedId(request.renew().lock().volume_id()),
+                            [&] { return RenewCall(&request.renew(), response.mutable_renew()); });
+        break;
+      case v1::SessionRequest::kRelease:
+        status = csi::Serve(
+            "lockd.Session.Release", LoggedId(request.release().lock().volume_id()),
+            [&] { return ReleaseCall(&request.release(), response.mutable_release()); });
+        break;
+      case v1::SessionRequest::CALL_NOT_SET:
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "a SessionRequest needs one of acquire, renew or release");
+        break;
     }
-    response->set_was_held(was_held);
-    if (!was_held) return {};
-    // Outside the lock's mutex, so the next holder's grant does not wait for it (lease IDs are
-    // not reused, so this cannot remove a newer record). The lock is free in memory already; a
-    // record left behind only makes a restarted lockd hold a dead lease for one more TTL.
-    Status deleted = lock.share->leases.DeleteLease(lock.volume_key, lock.name, request->lease_id());
-    if (!deleted.ok()) spdlog::warn("cannot delete released lease record: {}", deleted.ToString());
-    return {};
-  });
+    if (!status.ok()) {
+      response.clear_result();  // a failed call may have filled part of it
+      response.set_code(status.error_code());
+      response.set_message(status.error_message());
+    }
+    if (!stream->Write(response)) break;
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status LockService::Inspect(grpc::ServerContext*, const v1::InspectRequest* request,

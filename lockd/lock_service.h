@@ -10,8 +10,9 @@
 // Persistence before reply: a grant is written (lease record, and a token block when needed)
 // before Acquire answers; if that write fails the grant is revoked and the call fails
 // UNAVAILABLE. Renewals write nothing unless the TTL changes. Releases and expiries delete the
-// record after the in-memory state changed (a lost delete only makes a restarted lockd keep a
-// dead lease for one more TTL).
+// record on a background worker, after the in-memory state changed and the caller was answered
+// (a lost delete only makes a restarted lockd keep a dead lease for one more TTL); the
+// destructor waits for the deletes queued before it.
 //
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
 // deadline passes, or the call is cancelled; they then leave the queue (Withdraw). One lockd per
@@ -31,6 +32,7 @@
 #include <string>
 
 #include "common/metrics.h"
+#include "common/serial_worker.h"
 #include "lockd/lease_store.h"
 #include "lockd/lease_table.h"
 #include "lockd/lock_secret.h"
@@ -58,11 +60,21 @@ class LockService final : public v1::Locks::Service {
                        v1::ReleaseResponse* response) override;
   grpc::Status Inspect(grpc::ServerContext* context, const v1::InspectRequest* request,
                        v1::InspectResponse* response) override;
+  // Each message is logged and counted as a call of its own ("lockd.Session.Acquire", ...).
+  grpc::Status Session(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::SessionResponse, v1::SessionRequest>* stream) override;
 
  private:
   struct Share;
   struct Lock;
   struct Volume;  // a volume ID whose secret checked out, decoded
+
+  // The calls, shared by their RPCs and Session.
+  Status AcquireCall(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                     v1::AcquireResponse* response);
+  Status RenewCall(const v1::RenewRequest* request, v1::RenewResponse* response);
+  Status ReleaseCall(const v1::ReleaseRequest* request, v1::ReleaseResponse* response);
 
   Result<Volume> CheckVolume(const v1::LockRef& ref);
   Result<std::shared_ptr<Share>> ShareFor(const Volume& volume);
@@ -76,6 +88,7 @@ class LockService final : public v1::Locks::Service {
   std::map<std::string, std::shared_ptr<Share>> shares_;  // by ShareRef::Key()
   std::map<std::string, std::shared_ptr<Lock>> locks_;     // by volume key + "/" + name
   std::atomic<int64_t> held_{0}, waiting_{0};  // over all locks
+  SerialWorker record_deletes_;  // after what its tasks use, so it drains before they go
   metrics::CollectorHandle collector_;  // last: destroyed before what it reads
 };
 

@@ -15,6 +15,7 @@
 
 #include "lockd/lockd.grpc.pb.h"
 #include "tests/integration/lockd_test.h"
+#include "tests/support/log_capture.h"
 
 namespace nfsprov::lockd {
 namespace {
@@ -42,6 +43,7 @@ class LockClientTest : public LockdTest {
 };
 
 TEST_F(LockClientTest, AcquiresAndReleasesWithIncreasingTokens) {
+  testing::LogCapture log;
   auto client = Client();
   ASSERT_NE(client, nullptr);
   uint64_t last = 0;
@@ -60,6 +62,77 @@ TEST_F(LockClientTest, AcquiresAndReleasesWithIncreasingTokens) {
               << std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()
               << " us\n";
   }
+  // Uncontended: every try and release went over the client's session, none by the RPCs.
+  EXPECT_EQ(log.Count({"method=lockd.Session.Acquire", "result=OK"}), 5);
+  EXPECT_EQ(log.Count({"method=lockd.Session.Release", "result=OK"}), 5);
+  EXPECT_EQ(log.Count({"method=lockd.Acquire "}), 0);
+  EXPECT_EQ(log.Count({"method=lockd.Release "}), 0);
+}
+
+TEST_F(LockClientTest, SessionStartsAgainAfterLockdRestarts) {
+  testing::LogCapture log;
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  auto first = client->Acquire("job", Options(0ms));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_TRUE((*first)->Release().ok());
+  const int port = lockd_->bound_port();
+  StopLockd();  // the session's stream breaks
+  StartLockd(nullptr, port);
+  if (HasFatalFailure()) return;
+  auto second = client->Acquire("job", Options(0ms));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_GT((*second)->token(), (*first)->token());
+  ASSERT_TRUE((*second)->Release().ok());
+  // Sent again on a new stream, not handed to the RPCs.
+  EXPECT_EQ(log.Count({"method=lockd.Session.Acquire", "result=OK"}), 2);
+  EXPECT_EQ(log.Count({"method=lockd.Acquire "}), 0);
+}
+
+// lockd as a build without Session serves it: every call but Session (UNIMPLEMENTED).
+class UnaryOnlyLocks final : public v1::Locks::Service {
+ public:
+  explicit UnaryOnlyLocks(v1::Locks::Service& real) : real_(real) {}
+  grpc::Status Acquire(grpc::ServerContext* context, const v1::AcquireRequest* request,
+                       v1::AcquireResponse* response) override {
+    return real_.Acquire(context, request, response);
+  }
+  grpc::Status Renew(grpc::ServerContext* context, const v1::RenewRequest* request,
+                     v1::RenewResponse* response) override {
+    return real_.Renew(context, request, response);
+  }
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override {
+    return real_.Release(context, request, response);
+  }
+
+ private:
+  v1::Locks::Service& real_;
+};
+
+TEST_F(LockClientTest, WorksWithALockdWithoutSessions) {
+  UnaryOnlyLocks unary_only(*service_);
+  auto endpoint = csi::ParseEndpoint("tcp://127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok());
+  auto server = csi::CsiServer::Start(*endpoint, {&unary_only});
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  lockd::LockFile file = TestLockFile();
+  file.address = "127.0.0.1:" + std::to_string((*server)->bound_port());
+  auto client = Client(file);
+  auto other = Client(file);
+  ASSERT_NE(client, nullptr);
+  ASSERT_NE(other, nullptr);
+
+  auto lease = client->Acquire("job", Options(0ms));
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  auto refused = other->Acquire("job", Options(0ms));
+  EXPECT_EQ(refused.status().code(), StatusCode::kDeadlineExceeded) << refused.status().ToString();
+  ASSERT_TRUE((*lease)->Release().ok());
+  auto next = other->Acquire("job", Options(1s));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_GT((*next)->token(), (*lease)->token());
+  ASSERT_TRUE((*next)->Release().ok());
+  (*server)->Shutdown(std::chrono::milliseconds(0));
 }
 
 TEST_F(LockClientTest, SecondExclusiveIsRefusedWithHolderCount) {

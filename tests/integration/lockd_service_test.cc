@@ -4,12 +4,14 @@
 #include <grpcpp/security/credentials.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <string>
 #include <thread>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "lockd/server_tls.h"
@@ -213,6 +215,101 @@ TEST_F(LockdServiceTest, WrongSecretIsDeniedAndNotLogged) {
   // A secret of another volume opens nothing here either.
   ref.set_secret(Ref("x", plain_id_).secret());
   EXPECT_EQ(Acquire(ref, kLeaseA, v1::EXCLUSIVE, 0, &response).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(LockdServiceTest, SessionAnswersEveryCallInOrderAndOutlivesItsErrors) {
+  grpc::ClientContext context;
+  auto session = stub_->Session(&context);
+  uint64_t next_id = 100;
+  auto call = [&](v1::SessionRequest request) {
+    request.set_call_id(++next_id);
+    v1::SessionResponse response;
+    EXPECT_TRUE(session->Write(request));
+    EXPECT_TRUE(session->Read(&response));
+    EXPECT_EQ(response.call_id(), next_id);
+    return response;
+  };
+  auto acquire = [&](const std::string& lease, uint32_t wait_ms = 0, v1::LockRef ref = {}) {
+    v1::SessionRequest request;
+    *request.mutable_acquire()->mutable_lock() = ref.name().empty() ? Ref("session") : ref;
+    request.mutable_acquire()->set_lease_id(lease);
+    request.mutable_acquire()->set_mode(v1::EXCLUSIVE);
+    request.mutable_acquire()->set_ttl_ms(10000);
+    request.mutable_acquire()->set_wait_ms(wait_ms);
+    return call(request);
+  };
+  auto release = [&](const std::string& lease) {
+    v1::SessionRequest request;
+    *request.mutable_release()->mutable_lock() = Ref("session");
+    request.mutable_release()->set_lease_id(lease);
+    return call(request);
+  };
+
+  v1::SessionResponse granted = acquire(kLeaseA);
+  ASSERT_EQ(granted.code(), 0) << granted.message();
+  ASSERT_TRUE(granted.acquire().granted());
+  const uint64_t first = granted.acquire().lease().fencing_token();
+  EXPECT_GT(first, 0u);
+  v1::SessionResponse refused = acquire(kLeaseB);
+  EXPECT_EQ(refused.code(), 0);
+  EXPECT_FALSE(refused.acquire().granted());
+  EXPECT_EQ(refused.acquire().holders(), 1u);
+
+  // Errors end the call, not the session.
+  v1::SessionResponse queued = acquire(kLeaseB, 500);
+  EXPECT_EQ(queued.code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(queued.message(), ::testing::HasSubstr("does not queue"));
+  EXPECT_FALSE(queued.has_acquire());
+  v1::LockRef forged = Ref("session");
+  forged.set_secret("not-the-secret");
+  EXPECT_EQ(acquire(kLeaseB, 0, forged).code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(call(v1::SessionRequest()).code(), grpc::StatusCode::INVALID_ARGUMENT);
+
+  v1::SessionRequest renew;
+  *renew.mutable_renew()->mutable_lock() = Ref("session");
+  renew.mutable_renew()->set_lease_id(kLeaseA);
+  v1::SessionResponse renewed = call(renew);
+  ASSERT_EQ(renewed.code(), 0) << renewed.message();
+  EXPECT_EQ(renewed.renew().lease().fencing_token(), first);
+
+  EXPECT_TRUE(release(kLeaseA).release().was_held());
+  EXPECT_FALSE(release(kLeaseA).release().was_held());  // idempotent
+  v1::SessionResponse next = acquire(kLeaseB);
+  ASSERT_TRUE(next.acquire().granted());
+  EXPECT_GT(next.acquire().lease().fencing_token(), first);
+  // One service behind both: the unary calls see what the session did.
+  v1::InspectResponse inspected = Inspect("session");
+  ASSERT_EQ(inspected.holders_size(), 1);
+  EXPECT_EQ(inspected.holders(0).lease_id(), kLeaseB);
+
+  session->WritesDone();
+  EXPECT_TRUE(session->Finish().ok());
+}
+
+TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
+  MustAcquire("records", kLeaseA);
+  const std::string dir = MetadataStore::VolumeLocksDir(KeyForName("pv-locks")) + "/records";
+  auto names = [&] {
+    std::vector<std::string> found;
+    auto entries = nfs_client_->ReadDir(dir);
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    if (entries.ok()) {
+      for (const auto& entry : *entries) found.push_back(entry.name);
+    }
+    return found;
+  };
+  EXPECT_THAT(names(), ::testing::Contains("lease." + kLeaseA));
+  EXPECT_TRUE(Release("records", kLeaseA));
+  // The delete runs after the answer; it has to happen soon all the same.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(5);
+  auto listed = [&] {
+    const std::vector<std::string> now = names();
+    return std::find(now.begin(), now.end(), "lease." + kLeaseA) != now.end();
+  };
+  while (std::chrono::steady_clock::now() < deadline && listed()) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_THAT(names(), ::testing::Not(::testing::Contains("lease." + kLeaseA)));
 }
 
 TEST_F(LockdServiceTest, BadInputGetsClearErrorsAndTouchesNothing) {

@@ -33,7 +33,8 @@ class LockdTest : public ShareTest {
     if (HasFatalFailure()) return;
     auto client = nfs::Client::Connect(server_->Url());
     ASSERT_TRUE(client.ok()) << client.status().ToString();
-    store_ = std::make_unique<MetadataStore>(std::shared_ptr<nfs::Client>(std::move(client).value()));
+    nfs_client_ = std::shared_ptr<nfs::Client>(std::move(client).value());
+    store_ = std::make_unique<MetadataStore>(nfs_client_);
     volume_id_ = PutVolume("pv-locks", {{"locks", "true"}});
     ASSERT_FALSE(volume_id_.empty());
 
@@ -71,10 +72,11 @@ class LockdTest : public ShareTest {
     if (!volume_dir_.empty()) std::filesystem::remove_all(volume_dir_);
   }
 
-  // lockd on loopback TCP with options_, plaintext unless `credentials` are given.
-  void StartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr) {
+  // lockd on loopback TCP (`port`, or any free one) with options_, plaintext unless
+  // `credentials` are given.
+  void StartLockd(std::shared_ptr<grpc::ServerCredentials> credentials = nullptr, int port = 0) {
     service_ = std::make_unique<lockd::LockService>(*key_, options_);
-    auto endpoint = csi::ParseEndpoint("tcp://127.0.0.1:0");
+    auto endpoint = csi::ParseEndpoint("tcp://127.0.0.1:" + std::to_string(port));
     ASSERT_TRUE(endpoint.ok()) << endpoint.status().ToString();
     auto lockd = csi::CsiServer::Start(*endpoint, {service_.get()}, std::move(credentials));
     ASSERT_TRUE(lockd.ok()) << lockd.status().ToString();
@@ -93,6 +95,7 @@ class LockdTest : public ShareTest {
             key_->SecretFor(volume_id_), ""};
   }
 
+  std::shared_ptr<nfs::Client> nfs_client_;  // the test's own, to look at the share
   std::unique_ptr<MetadataStore> store_;
   std::string volume_id_;
   std::optional<lockd::LockKey> key_;
