@@ -24,6 +24,11 @@ void SerialWorker::Post(std::function<void()> task) {
   changed_.notify_all();
 }
 
+std::size_t SerialWorker::backlog() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return posted_ - finished_;
+}
+
 void SerialWorker::Drain() {
   std::unique_lock<std::mutex> lock(mu_);
   const std::size_t target = posted_;

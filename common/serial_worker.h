@@ -23,6 +23,8 @@ class SerialWorker {
   SerialWorker& operator=(const SerialWorker&) = delete;
 
   void Post(std::function<void()> task);
+  // Tasks posted and not yet finished.
+  std::size_t backlog();
   // Returns once every task posted before the call has run.
   void Drain();
 

@@ -20,6 +20,8 @@ using std::chrono::milliseconds;
 
 // How often a queued Acquire looks whether its caller went away.
 constexpr milliseconds kCancelPoll{200};
+// Lease-record deletes waiting for the background worker before releases delete inline.
+constexpr std::size_t kMaxQueuedDeletes = 1024;
 
 Status PermissionDenied(std::string message) {
   return {StatusCode::kPermissionDenied, std::move(message)};
@@ -140,12 +142,18 @@ struct LockService::Lock {
   // Deletes a lease's record on the service's worker, after the caller has answered: the lock is
   // free in memory already, and lease IDs are not reused, so the delete cannot remove a newer
   // record. A record left behind (lockd stopped first) only makes a restarted lockd hold a dead
-  // lease for one more TTL.
+  // lease for one more TTL. When the share is slower than the releases, the deletes run inline
+  // instead, so the backlog stays bounded.
   void DeleteRecordLater(const std::string& lease_id) {
-    record_deletes->Post([share = share, volume_key = volume_key, name = name, lease_id] {
+    auto remove = [share = share, volume_key = volume_key, name = name, lease_id] {
       Status deleted = share->leases.DeleteLease(volume_key, name, lease_id);
       if (!deleted.ok()) spdlog::warn("cannot delete lease record: {}", deleted.ToString());
-    });
+    };
+    if (record_deletes->backlog() >= kMaxQueuedDeletes) {
+      remove();
+    } else {
+      record_deletes->Post(std::move(remove));
+    }
   }
 
   // Writes the grant (and a new token block when its token passes the reservation) before the

@@ -38,9 +38,11 @@ TEST(SerialWorkerTest, PostDoesNotWaitForARunningTask) {
   started.get_future().wait();
   worker.Post([&] { ++second_ran; });  // returns although the first task still runs
   EXPECT_EQ(second_ran, 0);
+  EXPECT_EQ(worker.backlog(), 2u);
   release.set_value();
   worker.Drain();
   EXPECT_EQ(second_ran, 1);
+  EXPECT_EQ(worker.backlog(), 0u);
 }
 
 TEST(SerialWorkerTest, DestructorRunsEverythingPostedBeforeIt) {
