@@ -34,14 +34,15 @@ class SessionClient::Stream {
   }
 
   ~Stream() {
-    // Ends the call whatever state it is in, then collects every outstanding tag: the queue may
-    // only be destroyed once drained.
+    // Ends the call whatever state it is in: cancelled operations come back at once; then Finish
+    // (it may not overlap a read still waiting for the call's headers) and drain the queue, which
+    // may only be destroyed empty.
     context_.TryCancel();
-    grpc::Status ignored;
-    if (!finish_started_) rw_->Finish(&ignored, TagOf(Op::kFinish));
-    cq_.Shutdown();
     void* tag = nullptr;
     bool ok = false;
+    while (pending_ > 0 && cq_.Next(&tag, &ok)) --pending_;
+    if (!finish_started_) StartFinish();
+    cq_.Shutdown();
     while (cq_.Next(&tag, &ok)) {
     }
   }
@@ -79,24 +80,27 @@ class SessionClient::Stream {
     return true;
   }
 
-  // The stream failed an operation: lockd's status for it when it comes in time.
-  grpc::Status WhyEnded(Clock::time_point deadline) {
+  void StartFinish() {
     finish_status_ = std::make_unique<grpc::Status>();  // written by gRPC until the tag returns
     rw_->Finish(finish_status_.get(), TagOf(Op::kFinish));
     finish_started_ = true;
     ++pending_;
+  }
+
+  // The stream failed an operation: lockd's status for it when it comes in time.
+  grpc::Status WhyEnded(Clock::time_point deadline) {
+    void* tag = nullptr;
+    bool ok = false;
+    // The other operation first: Finish may not overlap a read still waiting for headers.
     while (pending_ > 0) {
-      void* tag = nullptr;
-      bool ok = false;
       if (!NextEvent(deadline, &tag, &ok)) return Unavailable("the stream broke");
-      if (tag == TagOf(Op::kFinish)) {
-        const grpc::Status& status = *finish_status_;
-        if (status.ok()) return Unavailable("lockd ended the stream");
-        return Unavailable(status.error_message() + " (gRPC code " +
-                           std::to_string(status.error_code()) + ")");
-      }
     }
-    return Unavailable("the stream broke");
+    StartFinish();
+    if (!NextEvent(deadline, &tag, &ok)) return Unavailable("the stream broke");
+    const grpc::Status& status = *finish_status_;
+    if (status.ok()) return Unavailable("lockd ended the stream");
+    return Unavailable(status.error_message() + " (gRPC code " +
+                       std::to_string(status.error_code()) + ")");
   }
 
   grpc::ClientContext context_;

@@ -89,6 +89,24 @@ TEST_F(LockClientTest, SessionStartsAgainAfterLockdRestarts) {
   EXPECT_EQ(log.Count({"method=lockd.Acquire "}), 0);
 }
 
+TEST_F(LockClientTest, UnreachableLockdIsUnavailable) {
+  const int port = lockd_->bound_port();
+  lockd::LockFile file = TestLockFile();
+  StopLockd();  // nothing listens on the port now
+  auto client = Client(file);
+  ASSERT_NE(client, nullptr);
+  for (int i = 0; i < 2; ++i) {  // a fresh session, then one that never got going
+    auto lease = client->Acquire("job", Options(0ms));
+    EXPECT_EQ(lease.status().code(), StatusCode::kUnavailable) << lease.status().ToString();
+  }
+  StartLockd(nullptr, port);
+  if (HasFatalFailure()) return;
+  // The channel reconnects after its backoff (at most 1 s); a timeout lets the client wait for it.
+  auto lease = client->Acquire("job", Options(5s));
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  EXPECT_TRUE((*lease)->Release().ok());
+}
+
 // lockd as a build without Session serves it: every call but Session (UNIMPLEMENTED).
 class UnaryOnlyLocks final : public v1::Locks::Service {
  public:
