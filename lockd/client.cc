@@ -293,6 +293,8 @@ class LockClientImpl final : public LockClient {
             options.ttl, base, std::move(options.on_lost)));
       }
       if (!forever && Clock::now() >= end) {
+        // lockd keeps a place in the queue for a repeat of a wait: give it up, nobody will ask.
+        if (request.wait_ms() > 0) ReleaseQuietly(request);
         const std::string who = fmt::format("{} holder(s), {} waiting", response.holders(),
                                             response.waiters());
         if (options.timeout.count() == 0) return DeadlineExceeded("lock " + name + " is held: " + who);

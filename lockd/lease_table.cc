@@ -24,7 +24,13 @@ std::optional<Holder> LeaseTable::Request(const std::string& lease_id, LockMode 
                                           SteadyClock::time_point now) {
   Expire(now);
   if (FindHolder(lease_id)) return Renew(lease_id, std::chrono::milliseconds(0), now);
-  if (!IsWaiting(lease_id)) waiters_.push_back(Waiter{lease_id, mode, ttl});
+  auto waiting = std::find_if(waiters_.begin(), waiters_.end(),
+                              [&](const Waiter& w) { return w.lease_id == lease_id; });
+  if (waiting == waiters_.end()) {
+    waiters_.push_back(Waiter{lease_id, mode, ttl, std::nullopt});
+  } else {
+    waiting->away_until.reset();  // back in its place
+  }
   GrantInOrder(now);
   return FindHolder(lease_id);
 }
@@ -32,6 +38,12 @@ std::optional<Holder> LeaseTable::Request(const std::string& lease_id, LockMode 
 void LeaseTable::Withdraw(const std::string& lease_id, SteadyClock::time_point now) {
   std::erase_if(waiters_, [&](const Waiter& w) { return w.lease_id == lease_id; });
   Expire(now);
+}
+
+void LeaseTable::Park(const std::string& lease_id, SteadyClock::time_point until) {
+  for (Waiter& w : waiters_) {
+    if (w.lease_id == lease_id) w.away_until = until;
+  }
 }
 
 std::optional<Holder> LeaseTable::Renew(const std::string& lease_id,
@@ -64,6 +76,7 @@ std::vector<Holder> LeaseTable::Expire(SteadyClock::time_point now) {
                                      [&](const Holder& h) { return !Expired(h, now); });
   dropped.assign(std::make_move_iterator(stale), std::make_move_iterator(holders_.end()));
   holders_.erase(stale, holders_.end());
+  std::erase_if(waiters_, [&](const Waiter& w) { return w.away_until && *w.away_until <= now; });
   GrantInOrder(now);
   return dropped;
 }
@@ -81,16 +94,23 @@ bool LeaseTable::IsWaiting(const std::string& lease_id) const {
 }
 
 std::optional<SteadyClock::time_point> LeaseTable::NextExpiry() const {
-  if (holders_.empty()) return std::nullopt;
-  return std::min_element(holders_.begin(), holders_.end(),
-                          [](const Holder& a, const Holder& b) { return a.expires < b.expires; })
-      ->expires;
+  std::optional<SteadyClock::time_point> next;
+  auto consider = [&](SteadyClock::time_point t) {
+    if (!next || t < *next) next = t;
+  };
+  for (const Holder& h : holders_) consider(h.expires);
+  for (const Waiter& w : waiters_) {
+    if (w.away_until) consider(*w.away_until);
+  }
+  return next;
 }
 
 void LeaseTable::GrantInOrder(SteadyClock::time_point now) {
-  // Stop at the first waiter that cannot be granted: nobody overtakes it (no starvation).
+  // Stop at the first waiter that cannot be granted, or is away: nobody overtakes it (no
+  // starvation).
   while (!waiters_.empty()) {
     const Waiter& next = waiters_.front();
+    if (next.away_until) return;
     const bool compatible =
         holders_.empty() ||
         (next.mode == LockMode::kShared &&

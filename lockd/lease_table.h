@@ -12,6 +12,9 @@
 //   - A lease expires at its grant or last renewal + TTL, by `now` as the caller passes it; a
 //     client's clock plays no part. An expired holder is dropped by the next call that passes a
 //     later `now` (Expire, or any mutating call, which expires first).
+//   - A waiter whose call ended ungranted may be parked: it keeps its place, for a repeat of the
+//     call (a client waits in calls of bounded length) to resume it, until its time away runs
+//     out. While away it is not granted, and nobody behind it is either (strict FIFO).
 //   - Lease IDs are the caller's; one ID is at most one holder or one waiter.
 #pragma once
 
@@ -40,6 +43,7 @@ struct Waiter {
   std::string lease_id;
   LockMode mode = LockMode::kExclusive;
   std::chrono::milliseconds ttl{0};
+  std::optional<SteadyClock::time_point> away_until;  // parked: its place lapses then
 };
 
 class LeaseTable {
@@ -54,14 +58,19 @@ class LeaseTable {
 
   // Asks for the lock: expires stale holders, then queues `lease_id` at the back and grants in
   // FIFO order what can be granted. Returns the holder when lease_id holds the lock afterwards.
-  // Asking again for an ID that waits changes nothing; for one that holds, it keeps its token
-  // and is renewed (a retried Acquire starts the client's lease clock anew, so lockd's must too).
+  // Asking again for an ID that waits keeps its place (a parked one is back); for one that
+  // holds, it keeps its token and is renewed (a retried Acquire starts the client's lease clock
+  // anew, so lockd's must too).
   std::optional<Holder> Request(const std::string& lease_id, LockMode mode,
                                 std::chrono::milliseconds ttl, SteadyClock::time_point now);
 
   // Removes a waiter that gives up (timeout, cancelled call), then grants what that unblocks.
   // No-op for an ID that does not wait.
   void Withdraw(const std::string& lease_id, SteadyClock::time_point now);
+
+  // Parks a waiter whose call ended ungranted: it keeps its place until `until` (Request with
+  // its ID resumes it; Release or Withdraw give the place up). No-op for an ID that does not wait.
+  void Park(const std::string& lease_id, SteadyClock::time_point until);
 
   // Extends a held lease to now + ttl (ttl 0: its own TTL, otherwise ttl becomes its TTL).
   // Returns the holder afterwards, nullopt when lease_id does not hold the lock (expired,
@@ -73,15 +82,17 @@ class LeaseTable {
   // held the lock.
   bool Release(const std::string& lease_id, SteadyClock::time_point now);
 
-  // Drops holders whose lease expired at or before `now`, grants what that unblocks, and returns
-  // the dropped holders (the caller deletes their persisted records).
+  // Drops holders whose lease expired at or before `now` and parked waiters whose place lapsed,
+  // grants what that unblocks, and returns the dropped holders (the caller deletes their
+  // persisted records).
   std::vector<Holder> Expire(SteadyClock::time_point now);
 
   // The holder with this ID, if it holds the lock (no expiry check).
   std::optional<Holder> FindHolder(const std::string& lease_id) const;
   bool IsWaiting(const std::string& lease_id) const;
 
-  // The earliest expiry among holders; nullopt when nobody holds the lock.
+  // When Expire will next change something: the earliest holder expiry or parked waiter's
+  // lapse; nullopt when there is neither.
   std::optional<SteadyClock::time_point> NextExpiry() const;
 
   const std::vector<Holder>& holders() const { return holders_; }

@@ -20,6 +20,10 @@ using std::chrono::milliseconds;
 
 // How often a queued Acquire looks whether its caller went away.
 constexpr milliseconds kCancelPoll{200};
+// How long a wait that ended ungranted keeps its place in the queue for the caller's next call
+// with the same lease ID (clients wait in calls of bounded length: lockd/client.cc asks again at
+// once). Releasing the lease ID gives the place up at once.
+constexpr milliseconds kKeepPlace{1000};
 // Lease-record deletes waiting for the background worker before releases delete inline.
 constexpr std::size_t kMaxQueuedDeletes = 1024;
 
@@ -128,15 +132,17 @@ struct LockService::Lock {
     }
   }
 
-  // Drops expired holders and their records; wakes waiters when that freed the lock.
+  // Drops expired holders (and their records) and lapsed places; wakes waiters when that
+  // changed anything.
   void ExpireLocked(SteadyClock::time_point now) {
+    const std::size_t waiting_before = table.waiters().size();
     std::vector<Holder> expired = table.Expire(now);
     for (const Holder& holder : expired) {
       spdlog::info("lease {} of lock {} on volume {} expired (token {})", holder.lease_id, name,
                    volume_key, holder.token);
       DeleteRecordLater(holder.lease_id);
     }
-    if (!expired.empty()) WakeLocked();
+    if (!expired.empty() || table.waiters().size() != waiting_before) WakeLocked();
   }
 
   // Deletes a lease's record on the service's worker, after the caller has answered: the lock is
@@ -318,13 +324,19 @@ Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireR
     lock.sleepers[id] = &wake;
     while (!holder.has_value()) {
       const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
-      if (!queued || now >= deadline || context->IsCancelled()) {
-        lock.table.Withdraw(id, now);
+      const bool cancelled = context->IsCancelled();
+      if (!queued || now >= deadline || cancelled) {
+        const bool parked = queued && !cancelled && request->wait_ms() > 0;
+        if (parked) {
+          lock.table.Park(id, now + kKeepPlace);  // a repeat of this call resumes its place
+        } else {
+          lock.table.Withdraw(id, now);
+        }
         lock.sleepers.erase(id);
         lock.WakeLocked();  // leaving the queue may unblock those behind
         response->set_granted(false);
         response->set_holders(static_cast<uint32_t>(lock.table.holders().size()));
-        response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size()));
+        response->set_waiters(static_cast<uint32_t>(lock.table.waiters().size() - (parked ? 1 : 0)));
         return {};
       }
       auto until = std::min(deadline, now + kCancelPoll);

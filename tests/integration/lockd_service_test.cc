@@ -193,10 +193,44 @@ TEST_F(LockdServiceTest, WaiterGetsTheLockWhenTheHolderStopsRenewing) {
   EXPECT_EQ(renewed.error_code(), grpc::StatusCode::NOT_FOUND) << renewed.error_message();
 }
 
-TEST_F(LockdServiceTest, QueuedAcquireTimesOutAndLeavesTheQueue) {
+TEST_F(LockdServiceTest, QueuedAcquireTimesOutAndKeepsItsPlaceForItsNextCall) {
   MustAcquire("slow", kLeaseA);
   v1::AcquireResponse response;
   ASSERT_TRUE(Acquire(Ref("slow"), kLeaseB, v1::EXCLUSIVE, 300, &response).ok());
+  EXPECT_FALSE(response.granted());
+  EXPECT_EQ(response.waiters(), 0u);  // nobody else waits
+  EXPECT_EQ(Inspect("slow").waiters(), 1u);  // B's place, kept for its next call
+  // C comes later and waits: when A lets go, B's place is still first.
+  auto c = std::async(std::launch::async, [&] {
+    v1::AcquireResponse waited;
+    EXPECT_TRUE(Acquire(Ref("slow"), kLeaseC, v1::EXCLUSIVE, 3000, &waited).ok());
+    return waited.granted();
+  });
+  while (Inspect("slow").waiters() < 2) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_TRUE(Release("slow", kLeaseA));
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(Inspect("slow").holders_size(), 0) << "C overtook B between two of B's calls";
+  MustAcquire("slow", kLeaseB);  // B's next call resumes its place
+  EXPECT_TRUE(Release("slow", kLeaseB));
+  EXPECT_TRUE(c.get());
+}
+
+TEST_F(LockdServiceTest, KeptPlaceLapsesOrIsGivenUp) {
+  MustAcquire("slow", kLeaseA);
+  v1::AcquireResponse response;
+  ASSERT_TRUE(Acquire(Ref("slow"), kLeaseB, v1::EXCLUSIVE, 100, &response).ok());
+  ASSERT_FALSE(response.granted());
+  EXPECT_FALSE(Release("slow", kLeaseB));  // a waiter, not a holder: gives the place up
+  EXPECT_EQ(Inspect("slow").waiters(), 0u);
+
+  ASSERT_TRUE(Acquire(Ref("slow"), kLeaseB, v1::EXCLUSIVE, 100, &response).ok());
+  ASSERT_FALSE(response.granted());
+  EXPECT_TRUE(Release("slow", kLeaseA));
+  std::this_thread::sleep_for(milliseconds(1300));  // B never asks again: its place lapses
+  EXPECT_EQ(Inspect("slow").waiters(), 0u);
+  MustAcquire("slow", kLeaseC);
+  // A try never keeps a place.
+  ASSERT_TRUE(Acquire(Ref("slow"), kLeaseA, v1::EXCLUSIVE, 0, &response).ok());
   EXPECT_FALSE(response.granted());
   EXPECT_EQ(Inspect("slow").waiters(), 0u);
 }

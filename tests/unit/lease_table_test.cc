@@ -11,6 +11,7 @@ namespace nfsprov::lockd {
 namespace {
 
 using std::chrono::milliseconds;
+using namespace std::chrono_literals;
 
 constexpr milliseconds kTtl{10000};
 const SteadyClock::time_point kT0 = SteadyClock::time_point{} + std::chrono::hours(1);
@@ -326,6 +327,51 @@ TEST(LeaseTableTest, ReleaseOfUnknownIdReturnsFalse) {
   ASSERT_TRUE(t.Request("a", kX, kTtl, kT0));
   EXPECT_FALSE(t.Release("nobody", kT0));
   EXPECT_EQ(HolderIds(t), Ids{"a"});
+}
+
+TEST(LeaseTableTest, ParkedWaiterKeepsItsPlaceAndNobodyOvertakesIt) {
+  LeaseTable t;
+  ASSERT_TRUE(t.Request("a", kX, kTtl, kT0));
+  EXPECT_FALSE(t.Request("b", kX, kTtl, kT0));
+  EXPECT_FALSE(t.Request("c", kX, kTtl, kT0));
+  t.Park("b", kT0 + 1s);  // b's call timed out; its next one is on the way
+  EXPECT_TRUE(t.Release("a", kT0));
+  EXPECT_TRUE(t.holders().empty()) << "c overtook b while b was between two calls";
+  EXPECT_EQ(t.NextExpiry(), kT0 + 1s) << "the table changes by itself when b's place lapses";
+  // b asks again: back in its place, and first in line.
+  std::optional<Holder> b = t.Request("b", kX, kTtl, kT0 + 10ms);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(WaiterIds(t), Ids{"c"});
+}
+
+TEST(LeaseTableTest, ParkedPlaceLapsesAndThoseBehindMoveUp) {
+  LeaseTable t;
+  ASSERT_TRUE(t.Request("a", kX, kTtl, kT0));
+  EXPECT_FALSE(t.Request("b", kX, kTtl, kT0));
+  EXPECT_FALSE(t.Request("c", kX, kTtl, kT0));
+  t.Park("b", kT0 + 1s);
+  EXPECT_TRUE(t.Release("a", kT0));
+  EXPECT_TRUE(t.Expire(kT0 + 999ms).empty());
+  EXPECT_TRUE(t.holders().empty());
+  t.Expire(kT0 + 1s);  // b never came back
+  EXPECT_FALSE(t.IsWaiting("b"));
+  EXPECT_EQ(HolderIds(t), Ids{"c"});
+  // Asking again after the lapse is a new request, at the back.
+  EXPECT_FALSE(t.Request("b", kX, kTtl, kT0 + 2s));
+  EXPECT_EQ(WaiterIds(t), Ids{"b"});
+}
+
+TEST(LeaseTableTest, ReleaseOfParkedWaiterGivesThePlaceUpAtOnce) {
+  LeaseTable t;
+  ASSERT_TRUE(t.Request("a", kS, kTtl, kT0));
+  EXPECT_FALSE(t.Request("x", kX, kTtl, kT0));
+  EXPECT_FALSE(t.Request("s", kS, kTtl, kT0));
+  t.Park("x", kT0 + 1s);
+  EXPECT_EQ(HolderIds(t), Ids{"a"}) << "s is behind x, away or not";
+  EXPECT_FALSE(t.Release("x", kT0));
+  EXPECT_EQ(HolderIds(t), (Ids{"a", "s"}));
+  t.Park("nobody", kT0 + 1s);  // not waiting: no-op
+  EXPECT_TRUE(t.waiters().empty());
 }
 
 TEST(LeaseTableTest, ReleaseAfterExpiryReportsNotHeld) {
