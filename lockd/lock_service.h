@@ -15,8 +15,10 @@
 // destructor waits for the deletes queued before it.
 //
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
-// deadline passes, or the call is cancelled; they then leave the queue (Withdraw). One lockd per
-// set of shares: two instances serving the same volumes would each grant from their own memory.
+// deadline passes, or the call is cancelled. A wait that ran out keeps its place for 1 s for the
+// caller's next call (LeaseTable::Park); a cancelled one leaves the queue (Withdraw). One lockd
+// per set of shares: two instances serving the same volumes would each grant from their own
+// memory.
 //
 // Metrics (docs/metrics.md): while it lives, the service reports the leases held and the
 // Acquire calls waiting, over all locks, from two totals each lock updates when it changes, so a
