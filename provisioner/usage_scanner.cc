@@ -53,35 +53,63 @@ int64_t UsageScanner::LargestCapacity(const std::vector<VolumeRecord>& volumes) 
   return largest;
 }
 
+void UsageScanner::Queue(const std::string& path, const Directory& dir) {
+  if (!dir.busy) queue_.emplace(dir.due, path);
+}
+
+void UsageScanner::Unqueue(const std::string& path, const Directory& dir) {
+  if (!dir.busy) queue_.erase({dir.due, path});
+}
+
 void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
   {
     std::lock_guard lock(mu_);
     creating_.erase(volume.key);
-    auto [it, added] = directories_.try_emplace(DirectoryOf(volume));
+    const std::string& path = DirectoryOf(volume);
+    if (auto moved = directory_of_.find(volume.key);
+        moved != directory_of_.end() && moved->second != path) {
+      Forget(volume.key, lock);  // its directory changed: a record rewritten by hand
+    }
+    auto [it, added] = directories_.try_emplace(path);
     Directory& dir = it->second;
     std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == volume.key; });
     dir.volumes.push_back(volume);
     dir.quota_bytes = LargestCapacity(dir.volumes);
+    directory_of_[volume.key] = path;
     if (!scan_now) {
-      if (added) dir.due = Clock::now() + options_.interval;
-      // Due no earlier than the next listing, which the workers already wait for: waking them
-      // would only cost each a pass over every directory, per created volume.
+      if (added) {
+        dir.due = Clock::now() + options_.interval;
+        Queue(path, dir);
+      }
+      // Due no earlier than the next listing, which the workers already wait for: no need to
+      // wake them.
       return;
     }
+    if (!added) Unqueue(path, dir);
     dir.due = {};
+    Queue(path, dir);
   }
   cv_.notify_all();
 }
 
 void UsageScanner::Forget(const std::string& key) {
   std::lock_guard lock(mu_);
+  Forget(key, lock);
+}
+
+void UsageScanner::Forget(const std::string& key, const std::lock_guard<std::mutex>&) {
   creating_.erase(key);
-  for (auto it = directories_.begin(); it != directories_.end(); ++it) {
-    Directory& dir = it->second;
-    if (std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == key; }) == 0) continue;
-    dir.quota_bytes = LargestCapacity(dir.volumes);
-    if (dir.volumes.empty() && !dir.busy) directories_.erase(it);
-    return;
+  auto found = directory_of_.find(key);
+  if (found == directory_of_.end()) return;
+  auto it = directories_.find(found->second);
+  directory_of_.erase(found);
+  if (it == directories_.end()) return;
+  Directory& dir = it->second;
+  std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == key; });
+  dir.quota_bytes = LargestCapacity(dir.volumes);
+  if (dir.volumes.empty() && !dir.busy) {
+    Unqueue(it->first, dir);
+    directories_.erase(it);
   }
 }
 
@@ -116,24 +144,18 @@ void UsageScanner::Work() {
       listing_ = false;
       continue;
     }
-    // The stalest due directory nobody is scanning.
-    auto next = directories_.end();
-    Clock::time_point wake = listing_due_;
-    for (auto it = directories_.begin(); it != directories_.end(); ++it) {
-      if (it->second.busy) continue;
-      if (it->second.due > now) {
-        wake = std::min(wake, it->second.due);
-      } else if (next == directories_.end() || it->second.due < next->second.due) {
-        next = it;
-      }
-    }
-    if (next == directories_.end()) {
+    // The stalest due directory nobody is scanning: the front of the queue.
+    if (queue_.empty() || queue_.begin()->first > now) {
+      Clock::time_point wake = listing_due_;
+      if (!queue_.empty()) wake = std::min(wake, queue_.begin()->first);
       cv_.wait_until(lock, listing_ ? now + options_.interval : wake);
       continue;
     }
-    next->second.busy = true;
-    const std::string path = next->first;
-    Directory snapshot = next->second;
+    const std::string path = queue_.begin()->second;
+    queue_.erase(queue_.begin());
+    Directory& next = directories_.at(path);
+    next.busy = true;
+    Directory snapshot = next;
     lock.unlock();
     Scan(path, std::move(snapshot));
     lock.lock();
@@ -172,6 +194,8 @@ void UsageScanner::RefreshListing() {
     return;
   }
   listing_error_.clear();
+  queue_.clear();
+  directory_of_.clear();
   for (auto& [path, dir] : listed) {
     if (auto old = directories_.find(path); old != directories_.end()) {
       dir.due = old->second.due;
@@ -179,6 +203,8 @@ void UsageScanner::RefreshListing() {
       dir.last_error = old->second.last_error;
       dir.used_bytes = old->second.used_bytes;
     }
+    Queue(path, dir);
+    for (const VolumeRecord& v : dir.volumes) directory_of_[v.key] = path;
   }
   directories_ = std::move(listed);
   creating_ = std::move(creating);
@@ -216,6 +242,7 @@ void UsageScanner::Scan(const std::string& path, Directory snapshot) {
   if (written.ok()) ++scans_;
   if (it == directories_.end()) return;  // its volumes went away meanwhile
   Directory& dir = it->second;
+  if (!dir.busy) return;  // made anew while this scan ran (forgotten, then tracked): queued
   dir.busy = false;
   if (stats.ok()) dir.used_bytes = static_cast<int64_t>(stats->used_bytes);
   if (dir.volumes.empty()) {
@@ -235,6 +262,7 @@ void UsageScanner::Scan(const std::string& path, Directory snapshot) {
                    client_->url().Display(), ms, dir.last_error);
     }
   }
+  Queue(path, dir);
   cv_.notify_all();
 }
 

@@ -10,6 +10,10 @@
 // controller's own creates, expansions and deletes update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per distinct error, and
 // the directory is due again after `retry_after`; nothing else is affected.
 //
+// Cost: picking the next directory, Track and Forget are O(log n) in the number of directories
+// (a queue ordered by due time, and an index from volume key to directory); a listing is
+// O(n log n) once per interval.
+//
 // Threading: all methods may be called from any thread. Stop() (also run by the destructor)
 // lets running scans finish and joins the workers; a stopped scanner does not start again.
 #pragma once
@@ -82,6 +86,10 @@ class UsageScanner {
   };
 
   void Work();
+  void Forget(const std::string& key, const std::lock_guard<std::mutex>& held);
+  // Keep queue_ in step with a directory's due time; only directories not being scanned queue.
+  void Queue(const std::string& path, const Directory& dir);
+  void Unqueue(const std::string& path, const Directory& dir);
   static const std::string& DirectoryOf(const VolumeRecord& volume);
   static int64_t LargestCapacity(const std::vector<VolumeRecord>& volumes);
   void RefreshListing();  // called with mu_ NOT held
@@ -99,6 +107,8 @@ class UsageScanner {
   std::chrono::steady_clock::time_point listing_due_{};  // epoch: list now
   std::string listing_error_;
   std::map<std::string, Directory> directories_;  // by path
+  std::set<std::pair<std::chrono::steady_clock::time_point, std::string>> queue_;  // (due, path)
+  std::map<std::string, std::string> directory_of_;  // volume key -> path in directories_
   std::set<std::string> creating_;                // keys, see creating()
   std::vector<std::thread> workers_;
   uint64_t scans_ = 0;

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -83,6 +85,51 @@ class UsageScannerTest : public ShareTest {
 
   std::unique_ptr<Controller> controller_;
 };
+
+// Track and Forget against a model, on a scanner that is never started (bookkeeping only): every
+// volume once, in its own directory or its shared root's, in any order of calls.
+TEST_F(UsageScannerTest, TrackAndForgetKeepEveryVolumeOnce) {
+  auto client = nfs::Client::Connect(server_->Url());
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  std::shared_ptr<nfs::Client> shared_client(std::move(client).value());
+  UsageScanner scanner(shared_client, std::make_shared<MetadataStore>(shared_client), {});
+  auto record = [](int i, int64_t capacity) {
+    VolumeRecord r;
+    r.name = "pv-" + std::to_string(i);
+    r.key = KeyForName(r.name);
+    r.capacity_bytes = capacity;
+    r.state = VolumeState::kReady;
+    if (i % 3 == 0) {  // a third share one of five roots
+      r.layout = "shared";
+      r.shared_root = "root-" + std::to_string(i % 5);
+      r.path = r.shared_root + "/" + r.name;
+    } else {
+      r.path = r.name;
+    }
+    return r;
+  };
+  std::map<std::string, int64_t> model;  // name -> capacity
+  std::mt19937 random(7);
+  for (int step = 0; step < 3000; ++step) {
+    const int i = static_cast<int>(random() % 300);
+    if (random() % 3 == 0) {
+      scanner.Forget(KeyForName("pv-" + std::to_string(i)));
+      model.erase("pv-" + std::to_string(i));
+    } else {
+      const int64_t capacity = 1 + static_cast<int64_t>(random() % 1000);  // created or expanded
+      scanner.Track(record(i, capacity), /*scan_now=*/random() % 2 == 0);
+      model["pv-" + std::to_string(i)] = capacity;
+    }
+    if (step % 100 != 99) continue;
+    std::map<std::string, int64_t> seen;
+    for (const UsageScanner::VolumeUsage& v : scanner.Volumes()) {
+      EXPECT_TRUE(seen.emplace(v.name, v.capacity_bytes).second) << v.name << " listed twice";
+    }
+    ASSERT_EQ(seen, model) << "after step " << step;
+  }
+  scanner.Forget(KeyForName("pv-unknown"));  // not tracked: no-op
+  EXPECT_EQ(scanner.Volumes().size(), model.size());
+}
 
 TEST_F(UsageScannerTest, MeasuresEachVolumeAgainstItsQuota) {
   StartController(std::chrono::milliseconds(300));
