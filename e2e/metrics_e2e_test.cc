@@ -179,8 +179,12 @@ TEST_F(MetricsE2E, LockdReportsLocksHeldAndWaiting) {
   PromText done = Scrape(port);
   EXPECT_EQ(FindSample(done, "nfsprov_locks_held"), 0);
   EXPECT_EQ(FindSample(done, "nfsprov_locks_waiting"), 0);
-  EXPECT_EQ(Requests(done, "lockd.Acquire", "OK"), 2);
-  EXPECT_EQ(Requests(done, "lockd.Release", "OK"), 2);
+  // `nfsprov lock` tries over its session first and queues with the RPC; it releases over the
+  // session: the holder's grant and the waiter's try, the waiter's queued call, two releases.
+  EXPECT_EQ(Requests(done, "lockd.Session.Acquire", "OK"), 2);
+  EXPECT_EQ(Requests(done, "lockd.Acquire", "OK"), 1);
+  EXPECT_EQ(Requests(done, "lockd.Session.Release", "OK"), 2);
+  EXPECT_EQ(Requests(done, "lockd.Release", "OK"), 0);
   ASSERT_TRUE((*lockd)->Stop().ok());
   EXPECT_EQ(Get(port, "/healthz").first, 0);
   fs::remove_all(lock_dir);
