@@ -1,6 +1,7 @@
 #include "provisioner/usage_scanner.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -87,6 +88,8 @@ void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
     }
     if (!added) Unqueue(path, dir);
     dir.due = {};
+    // A scan under way measures against the quota it started with: another one follows it.
+    if (dir.busy) dir.scan_again = true;
     Queue(path, dir);
   }
   cv_.notify_all();
@@ -250,7 +253,8 @@ void UsageScanner::Scan(const std::string& path, Directory snapshot) {
     return;
   }
   if (written.ok()) {
-    dir.due = Clock::now() + options_.interval;
+    dir.due = std::exchange(dir.scan_again, false) ? Clock::time_point{}
+                                                   : Clock::now() + options_.interval;
     dir.last_error.clear();
     spdlog::debug("usage: {} on {}: {} bytes, {} inodes in {} ms", nfs::QuoteForMessage(path),
                   client_->url().Display(), stats->used_bytes, stats->inodes(), ms);

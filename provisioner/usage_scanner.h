@@ -81,6 +81,7 @@ class UsageScanner {
     int64_t quota_bytes = 0;
     std::chrono::steady_clock::time_point due{};  // epoch: due now
     bool busy = false;
+    bool scan_again = false;  // asked for while busy: due again as soon as this scan ends
     std::string last_error;
     std::optional<int64_t> used_bytes;  // the last scan's
   };

@@ -201,6 +201,25 @@ TEST_F(UsageScannerTest, ABigTreeDoesNotHoldUpSmallVolumes) {
   EXPECT_TRUE(WaitForUsage("pv-big", [&](const UsageRecord& u) { return u.used_inodes == inodes; }));
 }
 
+// An expansion during a scan of its directory: that scan measures against the old quota, so
+// another follows it at once rather than an interval later.
+TEST_F(UsageScannerTest, ExpansionDuringAScanIsMeasuredRightAfterIt) {
+  auto proxy = testing::DelayProxy::Start(server_->port(), std::chrono::milliseconds(5));
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+  StartController(std::chrono::hours(1), /*concurrency=*/1, /*max_in_flight=*/1, (*proxy)->port());
+  Volume big = Create("pv-big", 1 * kMi);
+  const int64_t inodes = MakeTree("pv-big", 40, 50);
+  auto share = controller_->shares().Get(share_);
+  ASSERT_TRUE(share.ok());
+  share->usage->Track(big.record, /*scan_now=*/true);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the scan is under way
+  ASSERT_FALSE(Usage("pv-big").has_value()) << "the scan ended too soon to test anything";
+  ASSERT_TRUE(controller_->ExpandVolume(big.id, {8 * kMi, 0}).ok());
+  EXPECT_TRUE(WaitForUsage("pv-big", [&](const UsageRecord& u) {
+    return u.quota_bytes == 8 * kMi && u.used_inodes == inodes;
+  })) << "the expansion waited for the next interval";
+}
+
 TEST_F(UsageScannerTest, ServerRestartMidScanStillCompletes) {
   auto proxy = testing::DelayProxy::Start(server_->port(), std::chrono::milliseconds(5));
   ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
