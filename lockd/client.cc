@@ -243,8 +243,11 @@ class LockClientImpl final : public LockClient {
       if (std::exchange(first_try, false)) {
         // An uncontended lock is granted at once: try over the session first, queue by the RPC.
         request.set_wait_ms(0);
-        status = connection_.session->Acquire(request, &response, sent + kAcquireSlack);
-        if (status.error_code() == grpc::StatusCode::UNAVAILABLE) continue;  // by the RPC, now
+        const Clock::time_point deadline = sent + kAcquireSlack;
+        status = connection_.session->Acquire(request, &response, deadline);
+        // The session is unusable: by the RPC, now. Not after lockd took the whole deadline
+        // without answering: that is UNAVAILABLE for the call, as it would be for the RPC.
+        if (status.error_code() == grpc::StatusCode::UNAVAILABLE && Clock::now() < deadline) continue;
       } else {
         milliseconds wait = kWaitChunk;
         if (!forever) {

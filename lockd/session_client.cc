@@ -81,8 +81,7 @@ class SessionClient::Stream {
   }
 
   void StartFinish() {
-    finish_status_ = std::make_unique<grpc::Status>();  // written by gRPC until the tag returns
-    rw_->Finish(finish_status_.get(), TagOf(Op::kFinish));
+    rw_->Finish(&finish_status_, TagOf(Op::kFinish));  // written by gRPC until the tag returns
     finish_started_ = true;
     ++pending_;
   }
@@ -97,7 +96,7 @@ class SessionClient::Stream {
     }
     StartFinish();
     if (!NextEvent(deadline, &tag, &ok)) return Unavailable("the stream broke");
-    const grpc::Status& status = *finish_status_;
+    const grpc::Status& status = finish_status_;
     if (status.ok()) return Unavailable("lockd ended the stream");
     return Unavailable(status.error_message() + " (gRPC code " +
                        std::to_string(status.error_code()) + ")");
@@ -109,7 +108,7 @@ class SessionClient::Stream {
   int pending_ = 0;  // operations started whose tag has not come back
   bool used_ = false;
   bool finish_started_ = false;
-  std::unique_ptr<grpc::Status> finish_status_;
+  grpc::Status finish_status_;
 };
 
 SessionClient::SessionClient(std::shared_ptr<v1::Locks::Stub> stub) : stub_(std::move(stub)) {}
