@@ -5,13 +5,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <grpc/grpc.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/impl/service_type.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -21,6 +26,50 @@ namespace nfsprov::csi {
 namespace {
 
 namespace fs = std::filesystem;
+using grpc::experimental::InterceptionHookPoints;
+
+// How often Shutdown looks whether calls are still being served.
+constexpr std::chrono::milliseconds kShutdownPoll{20};
+
+// Counts its call as being served from a received message until the answer has been sent
+// (POST_SEND_MESSAGE; a call that ends with a status only ends with the interceptor). A stream's
+// read and write may run on different threads, hence the atomic flag.
+class ServiceCounter final : public grpc::experimental::Interceptor {
+ public:
+  explicit ServiceCounter(std::shared_ptr<std::atomic<int>> calls) : calls_(std::move(calls)) {}
+  ~ServiceCounter() override { SetServing(false); }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() != nullptr) {
+      SetServing(true);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_SEND_MESSAGE)) {
+      SetServing(false);
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void SetServing(bool serving) {
+    if (serving_.exchange(serving) != serving) calls_->fetch_add(serving ? 1 : -1);
+  }
+
+  const std::shared_ptr<std::atomic<int>> calls_;
+  std::atomic<bool> serving_{false};
+};
+
+class ServiceCounterFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit ServiceCounterFactory(std::shared_ptr<std::atomic<int>> calls)
+      : calls_(std::move(calls)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo*) override {
+    return new ServiceCounter(calls_);
+  }
+
+ private:
+  const std::shared_ptr<std::atomic<int>> calls_;
+};
 
 std::string ErrnoText(int err) { return std::system_category().message(err); }
 
@@ -100,7 +149,15 @@ Result<std::unique_ptr<CsiServer>> CsiServer::Start(
   // thread per call (578 threads in 0.9 s of the benchmark). Idle pollers cost a stack each and
   // wake every 10 s.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 64);
-  for (grpc::Service* service : services) builder.RegisterService(service);
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counters;
+  counters.push_back(std::make_unique<ServiceCounterFactory>(calls));
+  builder.experimental().SetInterceptorCreators(std::move(counters));
+  std::vector<StopListener*> stop_listeners;
+  for (grpc::Service* service : services) {
+    builder.RegisterService(service);
+    if (auto* listener = dynamic_cast<StopListener*>(service)) stop_listeners.push_back(listener);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr) {
     // gRPC logs the reason (address in use, permission, ...) itself but does not return it.
@@ -111,11 +168,18 @@ Result<std::unique_ptr<CsiServer>> CsiServer::Start(
   if (bound.kind == Endpoint::kTcp) bound.port = selected_port;
   spdlog::info("serving gRPC on {}", bound.GrpcAddress());
   const int port = bound.kind == Endpoint::kTcp ? selected_port : 0;
-  return std::unique_ptr<CsiServer>(new CsiServer(std::move(bound), std::move(server), port));
+  return std::unique_ptr<CsiServer>(new CsiServer(std::move(bound), std::move(server), port,
+                                                  std::move(calls), std::move(stop_listeners)));
 }
 
-CsiServer::CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port)
-    : endpoint_(std::move(endpoint)), server_(std::move(server)), bound_port_(bound_port) {}
+CsiServer::CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port,
+                     std::shared_ptr<const std::atomic<int>> calls_in_service,
+                     std::vector<StopListener*> stop_listeners)
+    : endpoint_(std::move(endpoint)),
+      server_(std::move(server)),
+      bound_port_(bound_port),
+      calls_in_service_(std::move(calls_in_service)),
+      stop_listeners_(std::move(stop_listeners)) {}
 
 CsiServer::~CsiServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -123,7 +187,16 @@ void CsiServer::Shutdown(std::chrono::milliseconds grace) {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  for (StopListener* listener : stop_listeners_) listener->OnServerStopping();
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  std::future<void> stopped = std::async(std::launch::async, [&] { server_->Shutdown(deadline); });
+  // gRPC's Shutdown also waits for every connection to close and every stream to end. Once nothing
+  // is being served, they are ended here. The first look comes a poll after Shutdown began, when
+  // gRPC takes no new calls any more; ending connections before that would only make clients
+  // reconnect, so every look with nothing served ends them again.
+  while (stopped.wait_for(kShutdownPoll) != std::future_status::ready) {
+    if (calls_in_service_->load() == 0) grpc_server_cancel_all_calls(server_->c_server());
+  }
   server_->Wait();
   RemoveSocketFile();
 }

@@ -14,16 +14,22 @@
 // are not told apart. SO_REUSEPORT is off, so a TCP port in use fails Start instead of being
 // shared.
 //
-// Shutdown(grace) stops accepting, lets in-flight calls finish for up to `grace`, then cancels
-// the rest and waits for their handlers to return (handlers should watch
-// ServerContext::IsCancelled in long loops). The socket file is gone when it returns. It is
-// idempotent and must not be called from inside a handler. The destructor shuts down with no
-// grace.
+// Shutdown(grace) first tells every service that is a StopListener, then stops accepting, lets
+// calls being served finish for up to `grace`, then cancels the rest and waits for their handlers
+// to return (handlers should watch ServerContext::IsCancelled in long loops). A call is being
+// served from the arrival of a request message until its answer (message or status) goes out: a
+// stream that waits for its client's next message is not, nor is an idle connection. Once no call
+// is being served, Shutdown ends those at once instead of waiting for the clients to close them
+// (gRPC alone waits, and clients such as the sidecars notice its GOAWAY only seconds later). A
+// call that reaches a handler in the instant that Shutdown takes for "nothing is being served" is
+// cancelled; CSI callers retry. The socket file is gone when it returns. It is idempotent and must
+// not be called from inside a handler. The destructor shuts down with no grace.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -33,6 +39,14 @@
 #include "csi/endpoint.h"
 
 namespace nfsprov::csi {
+
+// A service whose calls may wait for something other than work of their own (lockd's queued
+// acquires): told when the server begins to stop, it ends them promptly (and refuses new ones).
+class StopListener {
+ public:
+  virtual ~StopListener() = default;
+  virtual void OnServerStopping() = 0;
+};
 
 class CsiServer {
  public:
@@ -50,13 +64,17 @@ class CsiServer {
   void Shutdown(std::chrono::milliseconds grace);
 
  private:
-  CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port);
+  CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port,
+            std::shared_ptr<const std::atomic<int>> calls_in_service,
+            std::vector<StopListener*> stop_listeners);
 
   void RemoveSocketFile();
 
   const Endpoint endpoint_;
   const std::unique_ptr<grpc::Server> server_;
   const int bound_port_;
+  const std::shared_ptr<const std::atomic<int>> calls_in_service_;  // see Shutdown
+  const std::vector<StopListener*> stop_listeners_;
 
   std::mutex mu_;
   bool shut_down_ = false;  // guarded by mu_

@@ -325,6 +325,12 @@ Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireR
     while (!holder.has_value()) {
       const bool queued = lock.table.IsWaiting(id);  // false: a Release of this ID withdrew it
       const bool cancelled = context->IsCancelled();
+      if (queued && stopping_.load()) {
+        lock.table.Withdraw(id, now);
+        lock.sleepers.erase(id);
+        lock.WakeLocked();
+        return Unavailable("lockd is stopping; retry: the next lockd keeps every granted lease");
+      }
       if (!queued || now >= deadline || cancelled) {
         const bool parked = queued && !cancelled && request->wait_ms() > 0;
         if (parked) {
@@ -360,6 +366,20 @@ Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireR
   response->set_granted(true);
   FillLease(*holder, now, response->mutable_lease());
   return {};
+}
+
+void LockService::OnServerStopping() {
+  stopping_ = true;
+  std::vector<std::shared_ptr<Lock>> locks;
+  {
+    std::lock_guard<std::mutex> guard(mu_);
+    for (const auto& [key, lock] : locks_) locks.push_back(lock);
+  }
+  // Under each lock's mutex, so that no waiter is between its check of stopping_ and its wait.
+  for (const std::shared_ptr<Lock>& lock : locks) {
+    std::lock_guard<std::mutex> guard(lock->mu);
+    for (const auto& [id, wake] : lock->sleepers) wake->notify_one();
+  }
 }
 
 grpc::Status LockService::Renew(grpc::ServerContext*, const v1::RenewRequest* request,

@@ -15,7 +15,8 @@
 // destructor waits for the deletes queued before it.
 //
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
-// deadline passes, or the call is cancelled. A wait that ran out keeps its place for 1 s for the
+// deadline passes, the call is cancelled, or the server begins to stop (OnServerStopping: they
+// leave the queue and fail UNAVAILABLE, which clients retry against the next lockd). A wait that ran out keeps its place for 1 s for the
 // caller's next call (LeaseTable::Park); a cancelled one leaves the queue (Withdraw). One lockd
 // per set of shares: two instances serving the same volumes would each grant from their own
 // memory.
@@ -35,6 +36,7 @@
 
 #include "common/metrics.h"
 #include "common/serial_worker.h"
+#include "csi/server.h"
 #include "lockd/lease_store.h"
 #include "lockd/lease_table.h"
 #include "lockd/lock_secret.h"
@@ -49,7 +51,7 @@ struct LockServiceOptions {
   std::chrono::milliseconds volume_cache_ttl{30000};
 };
 
-class LockService final : public v1::Locks::Service {
+class LockService final : public v1::Locks::Service, public csi::StopListener {
  public:
   LockService(LockKey key, LockServiceOptions options);
   ~LockService() override;
@@ -66,6 +68,8 @@ class LockService final : public v1::Locks::Service {
   grpc::Status Session(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::SessionResponse, v1::SessionRequest>* stream) override;
+
+  void OnServerStopping() override;
 
  private:
   struct Share;
@@ -90,6 +94,7 @@ class LockService final : public v1::Locks::Service {
   std::map<std::string, std::shared_ptr<Share>> shares_;  // by ShareRef::Key()
   std::map<std::string, std::shared_ptr<Lock>> locks_;     // by volume key + "/" + name
   std::atomic<int64_t> held_{0}, waiting_{0};  // over all locks
+  std::atomic<bool> stopping_{false};
   SerialWorker record_deletes_;  // after what its tasks use, so it drains before they go
   metrics::CollectorHandle collector_;  // last: destroyed before what it reads
 };

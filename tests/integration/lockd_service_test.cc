@@ -320,6 +320,39 @@ TEST_F(LockdServiceTest, SessionAnswersEveryCallInOrderAndOutlivesItsErrors) {
   EXPECT_TRUE(session->Finish().ok());
 }
 
+// A stop must not sit out its grace for calls that only wait: queued acquires and sessions
+// between messages. Nothing was being served, so it ends at once.
+TEST_F(LockdServiceTest, StopEndsQueuedWaitsAndIdleSessionsAtOnce) {
+  MustAcquire("stop", kLeaseA);
+  grpc::ClientContext session_context;
+  auto session = stub_->Session(&session_context);
+  v1::SessionRequest request;
+  request.set_call_id(1);
+  *request.mutable_acquire()->mutable_lock() = Ref("stop-session");
+  request.mutable_acquire()->set_lease_id(kLeaseC);
+  request.mutable_acquire()->set_mode(v1::EXCLUSIVE);
+  request.mutable_acquire()->set_ttl_ms(10000);
+  v1::SessionResponse answer;
+  ASSERT_TRUE(session->Write(request));
+  ASSERT_TRUE(session->Read(&answer));
+  ASSERT_TRUE(answer.acquire().granted()) << answer.message();
+
+  auto waiter = std::async(std::launch::async, [&] {
+    v1::AcquireResponse response;
+    return Acquire(Ref("stop"), kLeaseB, v1::EXCLUSIVE, 20000, &response);
+  });
+  while (Inspect("stop").waiters() < 1) std::this_thread::sleep_for(milliseconds(5));
+
+  const auto stop_at = std::chrono::steady_clock::now();
+  lockd_->Shutdown(seconds(30));
+  EXPECT_LT(std::chrono::steady_clock::now() - stop_at, seconds(2));
+  grpc::Status waited = waiter.get();
+  EXPECT_EQ(waited.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(waited.error_message(), ::testing::HasSubstr("lockd is stopping"));
+  EXPECT_FALSE(session->Read(&answer));
+  EXPECT_FALSE(session->Finish().ok());
+}
+
 TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
   MustAcquire("records", kLeaseA);
   const std::string dir = MetadataStore::VolumeLocksDir(KeyForName("pv-locks")) + "/records";
