@@ -70,15 +70,6 @@ std::string Listing(const std::string& root, const std::set<std::string>& skip) 
   return out;
 }
 
-bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return condition();
-}
-
 std::vector<std::string> MountsUnder(const std::string& prefix, const std::string& pid) {
   std::ifstream in("/proc/" + pid + "/mountinfo");
   std::vector<std::string> found;

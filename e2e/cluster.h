@@ -19,6 +19,7 @@
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"
 #include "tests/support/ganesha_server.h"
+#include "tests/support/wait_for.h"
 
 #define ASSERT_GRPC_OK(call)                                               \
   do {                                                                     \
@@ -54,9 +55,7 @@ bool WriteFile(const std::string& path, const std::string& data, int* error = nu
 // named (relative to `root`) in `skip`.
 std::string Listing(const std::string& root, const std::set<std::string>& skip = {});
 
-// Calls `condition` every 50 ms until it is true (true) or `limit` has passed (its last answer).
-bool WaitFor(const std::function<bool()>& condition,
-             std::chrono::milliseconds limit = std::chrono::seconds(20));
+using testing::WaitFor;
 
 // The lines of /proc/<pid>/mountinfo whose mount point (field 5) starts with `prefix`.
 std::vector<std::string> MountsUnder(const std::string& prefix, const std::string& pid = "self");

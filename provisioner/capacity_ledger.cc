@@ -5,15 +5,39 @@
 #include <cmath>
 #include <cstdio>
 
+#include "provisioner/metadata_store.h"
+
 namespace nfsprov {
 
-void CapacityLedger::Load(std::map<std::string, Entry> entries) {
+uint64_t CapacityLedger::SyncPoint() const {
   std::lock_guard<std::mutex> lock(mu_);
-  entries_ = std::move(entries);
-  own_total_ = roots_total_ = 0;
-  root_capacities_.clear();
-  for (const auto& [key, entry] : entries_) CountLocked(entry, +1);
+  return own_changes_;
+}
+
+void CapacityLedger::Sync(std::map<std::string, Entry> entries, uint64_t point) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto own = [&](const std::string& key) {
+    if (reserved_.count(key) != 0) return true;
+    auto changed = changed_at_.find(key);
+    return changed != changed_at_.end() && changed->second > point;
+  };
+  std::vector<std::string> gone;
+  for (const auto& [key, entry] : entries_) {
+    if (entries.count(key) == 0 && !own(key)) gone.push_back(key);
+  }
+  for (const std::string& key : gone) SetLocked(key, std::nullopt);
+  for (const auto& [key, entry] : entries) {
+    auto it = entries_.find(key);
+    if (!own(key) && (it == entries_.end() || !(it->second == entry))) SetLocked(key, entry);
+  }
+  // The records hold every change up to `point` now.
+  std::erase_if(changed_at_, [&](const auto& change) { return change.second <= point; });
   loaded_ = true;
+}
+
+void CapacityLedger::ChangeOwnLocked(const std::string& key, const std::optional<Entry>& entry) {
+  SetLocked(key, entry);
+  changed_at_[key] = ++own_changes_;
 }
 
 void CapacityLedger::CountLocked(const Entry& entry, int sign) {
@@ -76,7 +100,10 @@ Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64
   if (auto it = entries_.find(key); it != entries_.end()) previous = it->second;
   SetLocked(key, entry);
   const int64_t after = TotalLocked();
-  if (after <= limit_bytes || after <= before) return Status();
+  if (after <= limit_bytes || after <= before) {
+    ++reserved_[key];
+    return Status();
+  }
   SetLocked(key, previous);
   return Status(StatusCode::kResourceExhausted,
                 "not enough provisionable capacity: " + HumanBytes(after - before) + " more would make " +
@@ -84,9 +111,10 @@ Status CapacityLedger::Reserve(const std::string& key, const Entry& entry, int64
                     " (" + HumanBytes(std::max<int64_t>(0, limit_bytes - before)) + " left)");
 }
 
-void CapacityLedger::Restore(const std::string& key, const std::optional<Entry>& previous) {
+void CapacityLedger::Settle(const std::string& key, const std::optional<Entry>& outcome) {
   std::lock_guard<std::mutex> lock(mu_);
-  SetLocked(key, previous);
+  ChangeOwnLocked(key, outcome);
+  if (auto it = reserved_.find(key); it != reserved_.end() && --it->second == 0) reserved_.erase(it);
 }
 
 std::optional<int64_t> CapacityLedger::ShareSize(std::chrono::steady_clock::duration max_age) const {
@@ -102,7 +130,13 @@ void CapacityLedger::SetShareSize(int64_t bytes) {
 
 void CapacityLedger::Remove(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
-  SetLocked(key, std::nullopt);
+  ChangeOwnLocked(key, std::nullopt);
+}
+
+std::map<std::string, CapacityLedger::Entry> LedgerEntries(const std::vector<VolumeRecord>& records) {
+  std::map<std::string, CapacityLedger::Entry> entries;
+  for (const VolumeRecord& record : records) entries[record.key] = {record.capacity_bytes, record.shared_root};
+  return entries;
 }
 
 std::string HumanBytes(int64_t bytes) {

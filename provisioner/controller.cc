@@ -351,9 +351,9 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
     std::shared_lock layout(*share->layout_lock);
     return CreateExclusive(args, params, key, id, *capacity, *share);
   }();
-  (*ledger)->Restore(key, made.ok() ? std::optional<CapacityLedger::Entry>(
-                                          {made->record.capacity_bytes, made->record.shared_root})
-                                    : previous);
+  (*ledger)->Settle(key, made.ok() ? std::optional<CapacityLedger::Entry>(
+                                         {made->record.capacity_bytes, made->record.shared_root})
+                                   : previous);
   if (!made.ok()) return made;
   // The volume exists; a failure here fails the call, and the retry sets the limit again.
   NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, made->record));
@@ -722,7 +722,9 @@ Result<int64_t> Controller::ExpandVolume(const std::string& volume_id, const Cap
     NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(record.key, {*wanted, record.shared_root}, *limit));
     record.capacity_bytes = *wanted;
     Status written = share->store->PutVolume(record);
-    if (!written.ok()) (*ledger)->Restore(record.key, previous);
+    (*ledger)->Settle(record.key, written.ok() ? std::optional<CapacityLedger::Entry>(
+                                                     {record.capacity_bytes, record.shared_root})
+                                               : previous);
     NFSPROV_RETURN_IF_ERROR(written);
     NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, record));
     share->usage->Track(record, true);  // the new quota reaches the usage record (and the nodes) soon
@@ -757,11 +759,10 @@ Result<CapacityLedger*> Controller::Ledger(ShareHandle& share) {
   if (ledger.loaded()) return &ledger;
   KeyedMutex::Lock lock = locks_.Acquire("ledger|" + share.share.Key());
   if (ledger.loaded()) return &ledger;
+  const uint64_t point = ledger.SyncPoint();  // a delete meanwhile stays deleted
   Result<std::vector<VolumeRecord>> records = share.store->ListVolumes();
   if (!records.ok()) return records.status();
-  std::map<std::string, CapacityLedger::Entry> entries;
-  for (const VolumeRecord& record : *records) entries[record.key] = {record.capacity_bytes, record.shared_root};
-  ledger.Load(std::move(entries));
+  ledger.Sync(LedgerEntries(*records), point);
   return &ledger;
 }
 

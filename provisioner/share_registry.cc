@@ -77,7 +77,7 @@ Result<ShareHandle> ShareRegistry::Get(const ShareRef& share) {
   NFSPROV_RETURN_IF_ERROR(handle.store->EnsureLayout());
   handle.reaper = std::make_shared<Reaper>(handle.client, reap_interval_);
   handle.reaper->Start();
-  handle.usage = std::make_shared<UsageScanner>(handle.client, handle.store, usage_options_);
+  handle.usage = std::make_shared<UsageScanner>(handle.client, handle.store, usage_options_, handle.ledger);
   handle.usage->Start();
   // Only a share that answered becomes known: a bad ID must not break every later listing.
   std::lock_guard<std::mutex> lock(mu_);

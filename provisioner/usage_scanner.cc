@@ -22,8 +22,8 @@ int64_t NowUnixMs() {
 }  // namespace
 
 UsageScanner::UsageScanner(std::shared_ptr<nfs::Client> client, std::shared_ptr<MetadataStore> store,
-                           UsageScanOptions options)
-    : client_(std::move(client)), store_(std::move(store)), options_(options) {}
+                           UsageScanOptions options, std::shared_ptr<CapacityLedger> ledger)
+    : client_(std::move(client)), store_(std::move(store)), options_(options), ledger_(std::move(ledger)) {}
 
 UsageScanner::~UsageScanner() { Stop(); }
 
@@ -170,9 +170,11 @@ void UsageScanner::Work() {
 void UsageScanner::RefreshListing() {
   std::map<std::string, Directory> listed;
   std::set<std::string> creating;
+  const uint64_t ledger_point = ledger_ ? ledger_->SyncPoint() : 0;
   Result<std::vector<VolumeRecord>> records = store_->ListVolumes();
   Status status = records.status();
   if (status.ok()) {
+    if (ledger_) ledger_->Sync(LedgerEntries(*records), ledger_point);
     std::vector<std::string> keys;  // sorted: ListVolumes is in key order
     for (const VolumeRecord& r : *records) {
       keys.push_back(r.key);

@@ -6,8 +6,9 @@
 // tree engine (nfs::ScanTree: space allocated on the server, and inodes) once per `interval`.
 // `concurrency` workers scan at the same time, each picking the directory whose last scan is the
 // oldest among those due, so a huge tree holds one worker while the small ones keep being
-// scanned by the others. The list of volumes is read from the records once per interval; the
-// controller's own creates, expansions and deletes update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per distinct error, and
+// scanned by the others. The list of volumes is read from the records once per interval (and
+// handed to the capacity ledger, if any); the controller's own creates, expansions and deletes
+// update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per distinct error, and
 // the directory is due again after `retry_after`; nothing else is affected.
 //
 // Cost: picking the next directory, Track and Forget are O(log n) in the number of directories
@@ -32,6 +33,7 @@
 
 #include "common/status.h"
 #include "nfs/client.h"
+#include "provisioner/capacity_ledger.h"
 #include "provisioner/metadata_store.h"
 
 namespace nfsprov {
@@ -45,8 +47,9 @@ struct UsageScanOptions {
 
 class UsageScanner {
  public:
+  // With a `ledger`, each listing also syncs it with the records (CapacityLedger::Sync).
   UsageScanner(std::shared_ptr<nfs::Client> client, std::shared_ptr<MetadataStore> store,
-               UsageScanOptions options);
+               UsageScanOptions options, std::shared_ptr<CapacityLedger> ledger = nullptr);
   ~UsageScanner();
 
   UsageScanner(const UsageScanner&) = delete;
@@ -100,6 +103,7 @@ class UsageScanner {
   const std::shared_ptr<nfs::Client> client_;
   const std::shared_ptr<MetadataStore> store_;
   const UsageScanOptions options_;
+  const std::shared_ptr<CapacityLedger> ledger_;  // may be null
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -10,11 +10,13 @@
 
 #include "provisioner/controller.h"
 #include "tests/integration/share_test.h"
+#include "tests/support/wait_for.h"
 
 namespace nfsprov {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::WaitFor;
 constexpr int64_t kGi = int64_t{1} << 30;
 
 // Records every call; fails SetLimit while `fail` is set.
@@ -55,8 +57,9 @@ class AdmissionTest : public ShareTest {
     return ShareTest::Args(name, bytes, extra);
   }
 
-  int64_t Available(std::map<std::string, std::string> extra = {}) {
-    auto available = controller_->GetCapacity(Args("unused", 0, std::move(extra)).parameters);
+  int64_t Available(std::map<std::string, std::string> extra = {}) { return Available(*controller_, std::move(extra)); }
+  int64_t Available(Controller& controller, std::map<std::string, std::string> extra = {}) {
+    auto available = controller.GetCapacity(Args("unused", 0, std::move(extra)).parameters);
     EXPECT_TRUE(available.ok()) << available.status().ToString();
     return available.ok() ? *available : -1;
   }
@@ -88,6 +91,25 @@ TEST_F(AdmissionTest, ANewControllerCountsWhatIsOnTheShare) {
   EXPECT_EQ(Available(), 4 * kGi);
   EXPECT_EQ(controller_->CreateVolume(Args("pv-b", 5 * kGi)).status().code(), StatusCode::kResourceExhausted);
   EXPECT_TRUE(controller_->CreateVolume(Args("pv-b", 4 * kGi)).ok());
+}
+
+// The sidecars elect their leaders separately, so creates can go to one replica and expansions
+// to another: each counts the other's changes from its next listing of the records on.
+TEST_F(AdmissionTest, TwoControllersCountEachOthersChangesWithinAUsageInterval) {
+  ControllerOptions options;
+  options.quota_backend = backend_;
+  options.usage.interval = std::chrono::milliseconds(200);
+  Controller creates(options), expands(options);
+  auto a = creates.CreateVolume(Args("pv-a", 4 * kGi));
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(Available(expands), 6 * kGi);
+  ASSERT_TRUE(expands.ExpandVolume(a->id, {8 * kGi, 0}).ok());
+  EXPECT_TRUE(WaitFor([&] { return Available(creates) == 2 * kGi; }, std::chrono::seconds(10)))
+      << "still counts " << Available(creates) << " bytes available";
+  EXPECT_EQ(creates.CreateVolume(Args("pv-b", 3 * kGi)).status().code(), StatusCode::kResourceExhausted);
+  ASSERT_TRUE(expands.DeleteVolume(a->id).ok());
+  EXPECT_TRUE(WaitFor([&] { return Available(creates) == 10 * kGi; }, std::chrono::seconds(10)));
+  EXPECT_TRUE(creates.CreateVolume(Args("pv-b", 10 * kGi)).ok());
 }
 
 TEST_F(AdmissionTest, DefaultCapacityOvercommitAndSharedRoots) {

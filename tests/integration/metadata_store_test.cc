@@ -20,6 +20,7 @@
 #include "tests/support/ganesha_server.h"
 #include "tests/support/log_capture.h"
 #include "tests/support/local_tree.h"
+#include "tests/support/wait_for.h"
 
 namespace nfsprov {
 namespace {
@@ -78,16 +79,7 @@ void WriteLocalRecord(const std::string& local, const std::string& text) {
   std::filesystem::create_symlink(text, local);
 }
 
-// Polls `done` every 20 ms until it holds or `limit` passes; returns its last value.
-template <typename Done>
-bool WaitFor(Done done, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return done();
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+using testing::WaitFor;
 
 class MetadataStoreTest : public ::testing::Test {
  protected:

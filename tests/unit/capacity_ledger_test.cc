@@ -53,17 +53,51 @@ TEST(CapacityLedgerTest, ReplacingAnEntryCountsOnlyTheDifference) {
   EXPECT_TRUE(ledger.Reserve("r2", {1 * kGi, "api"}, 11 * kGi).ok()) << "a second volume of a root adds nothing";
 }
 
-TEST(CapacityLedgerTest, RestorePutsBackOrRemoves) {
+TEST(CapacityLedgerTest, SettlingAFailedCallPutsBackOrRemoves) {
   CapacityLedger ledger;
   ledger.Load({{"a", {kGi, ""}}});
   auto before_a = ledger.Find("a");
   ASSERT_TRUE(ledger.Reserve("a", {2 * kGi, ""}, 100 * kGi).ok());
-  ledger.Restore("a", before_a);
+  ledger.Settle("a", before_a);
   EXPECT_EQ(ledger.Find("a")->capacity_bytes, kGi);
   auto before_b = ledger.Find("b");
   ASSERT_TRUE(ledger.Reserve("b", {kGi, ""}, 100 * kGi).ok());
-  ledger.Restore("b", before_b);
+  ledger.Settle("b", before_b);
   EXPECT_FALSE(ledger.Find("b").has_value());
+}
+
+// Another controller created c, expanded b and deleted d; this one deleted a after the listing
+// began, and has a reservation for e in flight.
+TEST(CapacityLedgerTest, SyncTakesOtherControllersChangesAndKeepsItsOwn) {
+  CapacityLedger ledger;
+  ledger.Load({{"a", {kGi, ""}}, {"b", {2 * kGi, ""}}, {"d", {4 * kGi, ""}}});
+  const uint64_t point = ledger.SyncPoint();
+  ledger.Remove("a");
+  ASSERT_TRUE(ledger.Reserve("e", {8 * kGi, ""}, 100 * kGi).ok());
+  ledger.Sync({{"a", {kGi, ""}}, {"b", {3 * kGi, ""}}, {"c", {16 * kGi, ""}}}, point);
+  EXPECT_FALSE(ledger.Find("a").has_value()) << "deleted here after the listing began";
+  EXPECT_EQ(ledger.Find("b")->capacity_bytes, 3 * kGi);
+  EXPECT_EQ(ledger.Find("c")->capacity_bytes, 16 * kGi);
+  EXPECT_FALSE(ledger.Find("d").has_value());
+  EXPECT_EQ(ledger.Find("e")->capacity_bytes, 8 * kGi) << "a reservation in flight is not undone";
+  EXPECT_EQ(ledger.Provisioned(), (3 + 16 + 8) * kGi);
+
+  // A listing that began after the create of e had settled shows whether e is still there.
+  ledger.Settle("e", CapacityLedger::Entry{8 * kGi, ""});
+  ledger.Sync({{"a", {kGi, ""}}, {"b", {3 * kGi, ""}}, {"c", {16 * kGi, ""}}}, point);
+  EXPECT_TRUE(ledger.Find("e").has_value()) << "settled after the listing's point";
+  ledger.Sync({{"b", {3 * kGi, ""}}, {"c", {16 * kGi, ""}}}, ledger.SyncPoint());
+  EXPECT_FALSE(ledger.Find("e").has_value()) << "deleted by the other controller since";
+  EXPECT_EQ(ledger.Provisioned(), (3 + 16) * kGi);
+}
+
+TEST(CapacityLedgerTest, ARemoveBeforeTheFirstLoadStaysRemoved) {
+  CapacityLedger ledger;
+  const uint64_t point = ledger.SyncPoint();
+  ledger.Remove("a");  // a delete that ran while the records were being read
+  ledger.Sync({{"a", {kGi, ""}}, {"b", {kGi, ""}}}, point);
+  EXPECT_TRUE(ledger.loaded());
+  EXPECT_EQ(ledger.Provisioned(), kGi);
 }
 
 TEST(CapacityLedgerTest, ShareSizeIsRememberedForItsMaxAge) {
@@ -100,18 +134,20 @@ TEST(CapacityLedgerTest, KeptTotalsMatchARecountAfterEveryChange) {
   for (int step = 0; step < 5000; ++step) {
     const std::string key = "k" + std::to_string(pick(40));
     const CapacityLedger::Entry entry{pick(8) * kGi, roots[pick(4)]};
-    switch (pick(3)) {
+    switch (pick(4)) {
       case 0: {
         const std::optional<CapacityLedger::Entry> previous = ledger.Find(key);
         if (ledger.Reserve(key, entry, 60 * kGi).ok()) {
           model[key] = entry;
           if (pick(4) == 0) {  // the call failed after its reservation: put it back
-            ledger.Restore(key, previous);
+            ledger.Settle(key, previous);
             if (previous) {
               model[key] = *previous;
             } else {
               model.erase(key);
             }
+          } else {
+            ledger.Settle(key, entry);
           }
         }
         break;
@@ -119,6 +155,9 @@ TEST(CapacityLedgerTest, KeptTotalsMatchARecountAfterEveryChange) {
       case 1:
         ledger.Remove(key);
         model.erase(key);
+        break;
+      case 2:  // a listing that saw everything so far: the model's content
+        ledger.Sync(model, ledger.SyncPoint());
         break;
       default:
         if (const auto found = ledger.Find(key); found && !found->shared_root.empty()) {
