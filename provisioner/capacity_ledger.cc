@@ -16,6 +16,10 @@ uint64_t CapacityLedger::SyncPoint() const {
 
 void CapacityLedger::Sync(std::map<std::string, Entry> entries, uint64_t point) {
   std::lock_guard<std::mutex> lock(mu_);
+  // A listing that began before the last one applied is older news, and the marks it would need
+  // to keep this controller's later changes are gone.
+  if (loaded_ && point < synced_point_) return;
+  synced_point_ = point;
   auto own = [&](const std::string& key) {
     if (reserved_.count(key) != 0) return true;
     auto changed = changed_at_.find(key);

@@ -40,7 +40,7 @@ class CapacityLedger {
   uint64_t SyncPoint() const;
   // Takes the records read after `point` as the truth (entries added, changed, removed) for every
   // key without a reservation in flight and not settled or removed here since `point`. Loads an
-  // empty ledger.
+  // empty ledger. A sync whose point is older than the last one applied changes nothing.
   void Sync(std::map<std::string, Entry> entries, uint64_t point);
   void Load(std::map<std::string, Entry> entries) { Sync(std::move(entries), SyncPoint()); }
   bool loaded() const;
@@ -82,6 +82,7 @@ class CapacityLedger {
   std::map<std::string, std::multiset<int64_t>> root_capacities_;
   uint64_t own_changes_ = 0;                      // numbers the changes below
   std::map<std::string, uint64_t> changed_at_;    // own changes since the last Sync's point
+  uint64_t synced_point_ = 0;                     // the last Sync's point
   std::map<std::string, int> reserved_;           // reservations in flight, per key
 };
 

@@ -91,6 +91,16 @@ TEST(CapacityLedgerTest, SyncTakesOtherControllersChangesAndKeepsItsOwn) {
   EXPECT_EQ(ledger.Provisioned(), (3 + 16) * kGi);
 }
 
+TEST(CapacityLedgerTest, AListingOlderThanTheLastSyncChangesNothing) {
+  CapacityLedger ledger;
+  const uint64_t old_point = ledger.SyncPoint();
+  ledger.Load({{"a", {kGi, ""}}});
+  ledger.Remove("a");
+  ledger.Sync({}, ledger.SyncPoint());
+  ledger.Sync({{"a", {kGi, ""}}}, old_point);  // began before the delete, ended after the sync
+  EXPECT_FALSE(ledger.Find("a").has_value());
+}
+
 TEST(CapacityLedgerTest, ARemoveBeforeTheFirstLoadStaysRemoved) {
   CapacityLedger ledger;
   const uint64_t point = ledger.SyncPoint();
