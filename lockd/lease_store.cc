@@ -17,7 +17,7 @@
 namespace nfsprov::lockd {
 namespace {
 
-constexpr std::string_view kTokensName = "tokens";
+constexpr std::string_view kTokensName = "tokens";  // generation 0; "tokens.<g>" after it
 constexpr std::string_view kLeasePrefix = "lease.";
 constexpr std::string_view kVersion = "v1";
 constexpr uint32_t kPrivateMode = 0700;
@@ -46,15 +46,17 @@ Status MakeDirs(nfs::Client& client, const std::vector<std::string>& dirs) {
   return {};
 }
 
-enum class Expect { kNew, kExisting };
+// kNew: expected to be new (a lease's first write), replaced if it exists; kOnlyNew: created or
+// ALREADY_EXISTS; kExisting: replaced.
+enum class Expect { kNew, kOnlyNew, kExisting };
 
-// Sets the symlink at `path` to `text`. A record expected to be new (a lease's first write) is
-// created exclusively: one CREATE, about half what a replace costs the server (CREATE + RENAME).
+// Sets the symlink at `path` to `text`. A record expected to be new is created exclusively: one
+// CREATE, about half what a replace costs the server (CREATE + RENAME).
 Status SetRecord(nfs::Client& client, const std::string& path, const std::string& text,
                  Expect expect) {
-  if (expect == Expect::kNew) {
+  if (expect != Expect::kExisting) {
     Status created = client.Symlink(text, path);
-    if (created.code() != StatusCode::kAlreadyExists) return created;
+    if (created.code() != StatusCode::kAlreadyExists || expect == Expect::kOnlyNew) return created;
   }
   return client.ReplaceSymlink(text, path);
 }
@@ -99,6 +101,22 @@ std::vector<std::string_view> SplitFields(std::string_view text) {
   }
 }
 
+std::string TokensEntry(uint64_t generation) {
+  return generation == 0 ? std::string(kTokensName) : std::string(kTokensName) + "." + std::to_string(generation);
+}
+
+// The generation a directory entry holds a token reservation of, if it is one.
+std::optional<uint64_t> TokensGeneration(std::string_view entry) {
+  if (entry == kTokensName) return 0;
+  if (!entry.starts_with(kTokensName) || entry.size() < kTokensName.size() + 2 ||
+      entry[kTokensName.size()] != '.') {
+    return std::nullopt;
+  }
+  uint64_t generation = 0;
+  if (!ParseNumber(entry.substr(kTokensName.size() + 1), &generation) || generation == 0) return std::nullopt;
+  return generation;
+}
+
 std::string EncodeReserved(uint64_t reserved) {
   return std::string(kVersion) + " reserved=" + std::to_string(reserved);
 }
@@ -126,14 +144,18 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
     return entries.status();
   }
   StoredLock lock;
+  bool have_tokens = false;
   for (const nfs::DirEntry& entry : *entries) {
-    // Anything but "tokens" and "lease.<valid id>" is not a record: in particular the temporary
-    // links ("<name>.nfsprov-tmp-<hex>") a replace interrupted by a crash leaves behind.
+    // Anything but "tokens[.<g>]" and "lease.<valid id>" is not a record: in particular the
+    // temporary links ("<name>.nfsprov-tmp-<hex>") a replace interrupted by a crash leaves behind.
     const std::string_view entry_name = entry.name;
-    const bool is_tokens = entry_name == kTokensName;
+    const std::optional<uint64_t> generation = TokensGeneration(entry_name);
+    const bool is_tokens = generation.has_value();
     const std::string_view lease_id =
         entry_name.starts_with(kLeasePrefix) ? entry_name.substr(kLeasePrefix.size()) : "";
     if (!is_tokens && (lease_id.empty() || !ValidateLeaseId(lease_id).ok())) continue;
+    // Only the newest reservation counts (an older one is left when its drop did not happen).
+    if (is_tokens && have_tokens && *generation < lock.generation) continue;
     const std::string path = *dir + "/" + entry.name;
     Result<std::string> text = client_->Readlink(path);
     if (!text.ok()) {
@@ -143,7 +165,9 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
     if (is_tokens) {
       Result<uint64_t> reserved = DecodeReserved(*text);
       if (!reserved.ok()) return reserved.status().WithContext(path);
+      lock.generation = *generation;
       lock.reserved = *reserved;
+      have_tokens = true;
     } else {
       Result<StoredLease> lease = DecodeLease(std::string(lease_id), *text);
       if (!lease.ok()) return lease.status().WithContext(path);
@@ -156,9 +180,14 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
 }
 
 Status LeaseStore::Reserve(const std::string& volume_key, const std::string& name,
-                           uint64_t reserved) {
-  return WriteRecord(*client_, volume_key, name, std::string(kTokensName),
-                     EncodeReserved(reserved), Expect::kExisting);
+                           uint64_t generation, uint64_t reserved) {
+  if (generation == 0) return InvalidArgument("token reservations start at generation 1");
+  NFSPROV_RETURN_IF_ERROR(WriteRecord(*client_, volume_key, name, TokensEntry(generation),
+                                      EncodeReserved(reserved), Expect::kOnlyNew));
+  // The older record only costs a READLINK at the next load while it stays.
+  Result<std::string> dir = LockDir(volume_key, name);
+  if (dir.ok()) (void)client_->Unlink(*dir + "/" + TokensEntry(generation - 1));
+  return {};
 }
 
 Status LeaseStore::PutLease(const std::string& volume_key, const std::string& name,

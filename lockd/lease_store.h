@@ -2,8 +2,11 @@
 // granted lease and never hands out a fencing token that goes backwards.
 //
 // Layout, under the share's metadata area (provisioner/metadata_store.h):
-//   .nfsprov/locks/<volume key>/<lock name>/tokens           symlink, target "v1 reserved=<n>":
+//   .nfsprov/locks/<volume key>/<lock name>/tokens.<g>       symlink, target "v1 reserved=<n>":
 //                                                           no token above n was ever handed out
+//                                                           (the highest generation g counts;
+//                                                           "tokens", from before generations,
+//                                                           is generation 0)
 //   .nfsprov/locks/<volume key>/<lock name>/lease.<lease id> symlink, target
 //                                                           "v1 mode=<x|s> token=<n> ttl_ms=<t>"
 // Symlinks because one READLINK reads one and one COMPOUND creates or replaces one atomically
@@ -11,7 +14,10 @@
 //
 // Tokens are reserved in blocks: lockd persists reserved = token + block before it replies with a
 // token above the reservation, so a grant usually costs one NFS request (its lease record).
-// After a restart the next token is reserved + 1: gaps, never repeats.
+// After a restart the next token is reserved + 1: gaps, never repeats. Each reservation is an
+// exclusive CREATE of the next generation's record, so two lockd instances that serve the same
+// lock at once (a replacement started while the old one still runs) never reserve overlapping
+// blocks: the second to try finds the generation taken (ALREADY_EXISTS) and must load again.
 //
 // DeleteVolume removes a volume's locks (MetadataStore::DeleteVolumeLocks).
 //
@@ -41,7 +47,8 @@ struct StoredLease {
 };
 
 struct StoredLock {
-  uint64_t reserved = 0;  // tokens up to this may have been handed out
+  uint64_t generation = 0;  // of the token reservation
+  uint64_t reserved = 0;    // tokens up to this may have been handed out
   std::vector<StoredLease> leases;  // sorted by lease_id
 };
 
@@ -53,9 +60,11 @@ class LeaseStore {
 
   // The lock's persisted state; an empty StoredLock when nothing was ever stored.
   Result<StoredLock> Load(const std::string& volume_key, const std::string& name);
-  // Records that tokens up to `reserved` may be handed out (creates the lock's directory when
-  // missing). Callers serialise per lock and only ever raise it.
-  Status Reserve(const std::string& volume_key, const std::string& name, uint64_t reserved);
+  // Records that tokens up to `reserved` may be handed out, as reservation `generation` (one more
+  // than the one loaded or last reserved; creates the lock's directory when missing), then drops
+  // the generation before it. ALREADY_EXISTS when another lockd took that generation first.
+  Status Reserve(const std::string& volume_key, const std::string& name, uint64_t generation,
+                 uint64_t reserved);
   // Creates or replaces the lease's record (creates the lock's directory when missing). A new
   // record costs one CREATE; replacing one (a TTL change) first finds it exists.
   Status PutLease(const std::string& volume_key, const std::string& name, const StoredLease& lease);

@@ -107,7 +107,8 @@ struct LockService::Lock {
   std::mutex mu;
   bool loaded = false;  // guarded by mu, as everything below
   LeaseTable table;
-  uint64_t reserved = 0;  // the persisted token reservation
+  uint64_t generation = 0;  // of the persisted token reservation
+  uint64_t reserved = 0;    // the persisted token reservation
   // Queued Acquire calls, each sleeping on its own condition variable: a change wakes only those
   // it granted or dropped, not every waiter (64 waiters, one grant: one wake-up, not 64).
   std::map<std::string, std::condition_variable*> sleepers;
@@ -167,7 +168,17 @@ struct LockService::Lock {
   Status PersistLocked(const Holder& holder, uint64_t token_block) {
     if (holder.token > reserved) {
       const uint64_t next = holder.token + token_block - 1;
-      NFSPROV_RETURN_IF_ERROR(share->leases.Reserve(volume_key, name, next));
+      Status reserved_now = share->leases.Reserve(volume_key, name, generation + 1, next);
+      if (reserved_now.code() == StatusCode::kAlreadyExists) {
+        // Another lockd serves this lock too and reserved tokens since this one loaded it: its
+        // state is on the share, so the next call loads it instead of granting from this memory.
+        loaded = false;
+        spdlog::warn("lock {} on volume key {}: another lockd reserved its tokens; loading it again "
+                     "(run one lockd: docs/locks.md)", name, volume_key);
+        return Unavailable("another lockd serves lock " + name + " too; ask again");
+      }
+      NFSPROV_RETURN_IF_ERROR(reserved_now);
+      ++generation;
       reserved = next;
     }
     return share->leases.PutLease(volume_key, name,
@@ -275,6 +286,7 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
     Result<StoredLock> stored = lock->share->leases.Load(key, ref.name());
     if (!stored.ok()) return stored.status();
     lock->table = LeaseTable(stored->reserved);
+    lock->generation = stored->generation;
     lock->reserved = stored->reserved;
     for (const StoredLease& lease : stored->leases) {
       lock->table.Restore(lease.lease_id, lease.mode, lease.token, lease.ttl, now);

@@ -71,26 +71,60 @@ TEST_F(LeaseStoreTest, LoadOfNothingIsEmpty) {
 }
 
 TEST_F(LeaseStoreTest, ReserveThenLoad) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 100));
-  EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/tokens"), "v1 reserved=100");
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 100));
+  EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/tokens.1"), "v1 reserved=100");
   for (const std::string& dir : std::vector<std::string>{
            ".nfsprov/locks", ".nfsprov/locks/" + key_, ".nfsprov/locks/" + key_ + "/" + kLock}) {
     struct stat st {};
     ASSERT_EQ(::stat(Local(dir).c_str(), &st), 0) << dir;
     EXPECT_EQ(st.st_mode & 07777, 0700u) << dir;
   }
-  ASSERT_OK(store_->Reserve(key_, kLock, 200));
+  ASSERT_OK(store_->Reserve(key_, kLock, 2, 200));
+  EXPECT_FALSE(std::filesystem::is_symlink(LocalLockDir(key_, kLock) + "/tokens.1"))
+      << "the older generation is dropped";
   Result<StoredLock> lock = store_->Load(key_, kLock);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->generation, 2u);
   EXPECT_EQ(lock->reserved, 200u);
   EXPECT_TRUE(lock->leases.empty());
+}
+
+// Two lockd instances that loaded the same generation: only the first reservation of the next
+// one is taken, so their token blocks never overlap.
+TEST_F(LeaseStoreTest, AGenerationIsReservedOnce) {
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 100));
+  EXPECT_EQ(store_->Reserve(key_, kLock, 1, 150).code(), StatusCode::kAlreadyExists);
+  Result<StoredLock> lock = store_->Load(key_, kLock);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->generation, 1u);
+  EXPECT_EQ(lock->reserved, 100u);
+  EXPECT_EQ(store_->Reserve(key_, kLock, 0, 1).code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(LeaseStoreTest, NewestGenerationCountsAndTheOldTokensRecordIsGenerationZero) {
+  ASSERT_OK(store_->PutLease(key_, kLock, {kIdA, LockMode::kExclusive, 1, 10s}));
+  const std::string dir = LocalLockDir(key_, kLock);
+  ASSERT_EQ(::symlink("v1 reserved=30", (dir + "/tokens").c_str()), 0);
+  Result<StoredLock> lock = store_->Load(key_, kLock);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->generation, 0u);
+  EXPECT_EQ(lock->reserved, 30u);
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 60));
+  EXPECT_FALSE(std::filesystem::is_symlink(dir + "/tokens"));
+  // A drop that did not happen (a crash) leaves an older generation: it does not count.
+  ASSERT_EQ(::symlink("v1 reserved=90", (dir + "/tokens.3").c_str()), 0);
+  ASSERT_EQ(::symlink("v1 reserved=70", (dir + "/tokens.2").c_str()), 0);
+  lock = store_->Load(key_, kLock);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->generation, 3u);
+  EXPECT_EQ(lock->reserved, 90u);
 }
 
 TEST_F(LeaseStoreTest, LeasesRoundTripSorted) {
   const StoredLease c{kIdC, LockMode::kShared, 3, 5s};
   const StoredLease a{kIdA, LockMode::kExclusive, 1, 30s};
   const StoredLease b{kIdB, LockMode::kShared, 2, 3600s};
-  ASSERT_OK(store_->Reserve(key_, kLock, 64));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 64));
   for (const StoredLease& lease : {c, a, b}) ASSERT_OK(store_->PutLease(key_, kLock, lease));
   EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/lease." + kIdA),
             "v1 mode=x token=1 ttl_ms=30000");
@@ -125,24 +159,25 @@ TEST_F(LeaseStoreTest, PutLeaseReplaces) {
   EXPECT_EQ(lock->leases, std::vector<StoredLease>{renewed});
 }
 
-// The point of the layout: once the lock's directory exists, a grant or a reservation is one
-// COMPOUND; a new lock of a known volume adds one MKDIR.
+// The point of the layout: once the lock's directory exists, a grant is one COMPOUND and a
+// reservation (one per block of tokens) two: its CREATE and the older one's REMOVE; a new lock
+// of a known volume adds one MKDIR.
 TEST_F(LeaseStoreTest, WritesCostOneRequest) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 10));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 10));
   uint64_t before = client_->RequestCount();
   ASSERT_OK(store_->PutLease(key_, kLock, {kIdA, LockMode::kExclusive, 1, 10s}));
   EXPECT_EQ(client_->RequestCount() - before, 1u);
   before = client_->RequestCount();
-  ASSERT_OK(store_->Reserve(key_, kLock, 20));
-  EXPECT_EQ(client_->RequestCount() - before, 1u);
+  ASSERT_OK(store_->Reserve(key_, kLock, 2, 20));
+  EXPECT_EQ(client_->RequestCount() - before, 2u);
   before = client_->RequestCount();
-  ASSERT_OK(store_->Reserve(key_, "second-lock", 10));
-  EXPECT_EQ(client_->RequestCount() - before, 3u);  // replace, mkdir, replace
+  ASSERT_OK(store_->Reserve(key_, "second-lock", 1, 10));
+  EXPECT_EQ(client_->RequestCount() - before, 4u);  // create, mkdir, create, remove
 }
 
 TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));  // no directories at all
-  ASSERT_OK(store_->Reserve(key_, kLock, 1));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 1));
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));
   ASSERT_OK(MetadataStore(client_).DeleteVolumeLocks(other_key_));
 }
@@ -150,7 +185,7 @@ TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {
 TEST_F(LeaseStoreTest, DeleteVolumeLocksKeepsOtherVolumes) {
   for (const std::string& key : {key_, other_key_}) {
     for (const char* name : {"one", "two"}) {
-      ASSERT_OK(store_->Reserve(key, name, 8));
+      ASSERT_OK(store_->Reserve(key, name, 1, 8));
       ASSERT_OK(store_->PutLease(key, name, {kIdA, LockMode::kShared, 1, 10s}));
     }
   }
@@ -185,7 +220,7 @@ TEST_F(LeaseStoreTest, IgnoresEntriesThatAreNotRecords) {
 }
 
 TEST_F(LeaseStoreTest, CorruptRecordIsInternal) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 5));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, 5));
   const std::string dir = LocalLockDir(key_, kLock);
   ASSERT_EQ(::symlink("v1 mode=x token=zero ttl_ms=1000", (dir + "/lease." + kIdA).c_str()), 0);
   Result<StoredLock> lock = store_->Load(key_, kLock);
@@ -196,11 +231,11 @@ TEST_F(LeaseStoreTest, CorruptRecordIsInternal) {
       << lock.status().ToString();
 
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));
-  ASSERT_EQ(::unlink((dir + "/tokens").c_str()), 0);
-  ASSERT_EQ(::symlink("v1 reserved=-1", (dir + "/tokens").c_str()), 0);
+  ASSERT_EQ(::unlink((dir + "/tokens.1").c_str()), 0);
+  ASSERT_EQ(::symlink("v1 reserved=-1", (dir + "/tokens.1").c_str()), 0);
   lock = store_->Load(key_, kLock);
   EXPECT_EQ(lock.status().code(), StatusCode::kInternal);
-  EXPECT_NE(lock.status().message().find("/tokens"), std::string::npos)
+  EXPECT_NE(lock.status().message().find("/tokens.1"), std::string::npos)
       << lock.status().ToString();
 }
 
@@ -210,7 +245,7 @@ TEST_F(LeaseStoreTest, BadInputIsRefusedBeforeTheServer) {
   for (const std::string& bad_key :
        std::vector<std::string>{"", "NOTAKEY", "../../etc", key_ + "/x"}) {
     EXPECT_EQ(store_->Load(bad_key, kLock).status().code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(store_->Reserve(bad_key, kLock, 1).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store_->Reserve(bad_key, kLock, 1, 1).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->PutLease(bad_key, kLock, good).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->DeleteLease(bad_key, kLock, kIdA).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(MetadataStore(client_).DeleteVolumeLocks(bad_key).code(), StatusCode::kInvalidArgument);
@@ -219,7 +254,7 @@ TEST_F(LeaseStoreTest, BadInputIsRefusedBeforeTheServer) {
        std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "sp ace", std::string(201, 'n')}) {
     EXPECT_EQ(store_->Load(key_, bad_name).status().code(), StatusCode::kInvalidArgument)
         << bad_name;
-    EXPECT_EQ(store_->Reserve(key_, bad_name, 1).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store_->Reserve(key_, bad_name, 1, 1).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->PutLease(key_, bad_name, good).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->DeleteLease(key_, bad_name, kIdA).code(), StatusCode::kInvalidArgument);
   }

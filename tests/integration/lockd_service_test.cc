@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -351,6 +352,62 @@ TEST_F(LockdServiceTest, StopEndsQueuedWaitsAndIdleSessionsAtOnce) {
   EXPECT_THAT(waited.error_message(), ::testing::HasSubstr("lockd is stopping"));
   EXPECT_FALSE(session->Read(&answer));
   EXPECT_FALSE(session->Finish().ok());
+}
+
+// A replacement started while the old lockd still runs (a partitioned node) is outside what
+// lockd supports, but even then no fencing token is handed out twice: each token block is a new
+// generation created exclusively, and the lockd that finds its next block taken loads the lock
+// again instead of granting from its memory.
+TEST_F(LockdServiceTest, TwoLockdsOnOneShareNeverHandOutTheSameToken) {
+  LockService other_service(*key_, options_);
+  auto endpoint = csi::ParseEndpoint("tcp://127.0.0.1:0");
+  ASSERT_TRUE(endpoint.ok());
+  auto other = csi::CsiServer::Start(*endpoint, {&other_service});
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  auto other_stub = v1::Locks::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*other)->bound_port()), grpc::InsecureChannelCredentials()));
+
+  std::vector<uint64_t> tokens;
+  int refused_as_superseded = 0;
+  auto grant_and_release = [&](v1::Locks::Stub& stub, const std::string& lease) {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      v1::AcquireRequest request;
+      *request.mutable_lock() = Ref("split");
+      request.set_lease_id(lease);
+      request.set_mode(v1::EXCLUSIVE);
+      request.set_ttl_ms(10000);
+      v1::AcquireResponse response;
+      grpc::ClientContext context;
+      grpc::Status status = stub.Acquire(&context, request, &response);
+      if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+          status.error_message().find("another lockd") != std::string::npos) {
+        ++refused_as_superseded;
+      } else if (status.ok() && response.granted()) {
+        tokens.push_back(response.lease().fencing_token());
+        v1::ReleaseRequest release;
+        *release.mutable_lock() = Ref("split");
+        release.set_lease_id(lease);
+        v1::ReleaseResponse released;
+        grpc::ClientContext release_context;
+        EXPECT_TRUE(stub.Release(&release_context, release, &released).ok());
+        return;
+      } else {
+        ASSERT_TRUE(status.ok()) << status.error_message();  // held, as one lockd last loaded it
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    ADD_FAILURE() << lease << " was never granted";
+  };
+  for (int round = 0; round < 12; ++round) {
+    const std::string suffix = std::string(16 - std::to_string(round).size(), 'a') + std::to_string(round);
+    grant_and_release(*stub_, "lease-one-" + suffix);
+    grant_and_release(*other_stub, "lease-two-" + suffix);
+  }
+  ASSERT_EQ(tokens.size(), 24u);
+  std::set<uint64_t> distinct(tokens.begin(), tokens.end());
+  EXPECT_EQ(distinct.size(), tokens.size()) << ::testing::PrintToString(tokens);
+  EXPECT_GT(refused_as_superseded, 0) << "the two never met at a block boundary";
+  (*other)->Shutdown(milliseconds(0));
 }
 
 TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
