@@ -12,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
+
 namespace nfsprov {
 namespace {
 
@@ -113,6 +115,7 @@ int IdleTrimmer::trims() const {
 }
 
 void IdleTrimmer::Run() {
+  NameThisThread("idle-trim");
   const Clock::time_point started = Clock::now();
   constexpr uint64_t kNeverTrimmed = ~uint64_t{0};
   uint64_t trimmed_after = kNeverTrimmed;  // g_work_started at the last trim

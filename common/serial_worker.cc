@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/thread_name.h"
+
 namespace nfsprov {
 
 SerialWorker::SerialWorker() : thread_([this] { Run(); }) {}
@@ -36,6 +38,7 @@ void SerialWorker::Drain() {
 }
 
 void SerialWorker::Run() {
+  NameThisThread("serial-worker");
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     changed_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });

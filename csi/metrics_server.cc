@@ -12,6 +12,8 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
+
 namespace nfsprov::csi {
 
 Result<HostPort> ParseHostPort(const std::string& address) {
@@ -71,6 +73,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& a
     res.set_content(raw->health_.ok() ? "ok\n" : raw->health_.message() + "\n", "text/plain");
   });
   raw->thread_ = std::thread([raw] {
+    NameThisThread("metrics-http");
     // httplib 0.11 sends without MSG_NOSIGNAL, so a client hanging up mid-answer would kill the
     // process with SIGPIPE. Blocked here (the workers, started by this thread, inherit the mask),
     // it stays pending on the thread and the send fails with EPIPE. Other threads keep the default.

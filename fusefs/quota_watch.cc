@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
+
 namespace nfsprov::fusefs {
 
 QuotaWatch::QuotaWatch(Probe probe, std::chrono::milliseconds every, std::string name,
@@ -24,6 +26,7 @@ QuotaWatch::~QuotaWatch() {
 }
 
 void QuotaWatch::Run() {
+  NameThisThread("quota-watch");
   bool over = false;
   std::string last_error;
   std::unique_lock<std::mutex> lock(mu_);

@@ -11,6 +11,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/thread_name.h"
 #include "lockd/lock_request.h"
 #include "lockd/lockd.grpc.pb.h"
 #include "lockd/server_tls.h"
@@ -147,6 +148,7 @@ class LeaseImpl final : public Lease {
 
  private:
   void RenewLoop(Clock::time_point acquired) {
+    NameThisThread("lock-renew");
     Clock::time_point next = acquired + ttl_ / 3;
     Status last_error;
     std::unique_lock<std::mutex> lock(mu_);

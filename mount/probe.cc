@@ -12,6 +12,8 @@
 #include <system_error>
 #include <thread>
 
+#include "common/thread_name.h"
+
 namespace nfsprov::mount {
 namespace {
 
@@ -59,6 +61,7 @@ MountHealth StatBoth(const std::string& path) {
 }
 
 void RunProbe(std::string path, std::shared_ptr<Probe> probe) {
+  NameThisThread("mount-probe");
   MountHealth result = StatBoth(path);
   Registry& registry = GetRegistry();
   std::lock_guard lock(registry.mu);

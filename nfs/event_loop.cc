@@ -1,5 +1,6 @@
 #include "nfs/event_loop.h"
 
+#include "common/thread_name.h"
 #include "nfs/libnfs_call.h"
 
 #include <poll.h>
@@ -127,6 +128,7 @@ bool EventLoop::IsTransportError(int err) {
 }
 
 void EventLoop::ThreadMain() {
+  NameThisThread("nfs-loop");
   while (true) {
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "nfs/path.h"
 #include "nfs/tree.h"
 #include "provisioner/metadata_store.h"
@@ -57,6 +58,7 @@ bool Reaper::Stopping() {
 }
 
 void Reaper::Run() {
+  NameThisThread("reaper");
   while (!Stopping()) {
     Round();
     WaitForNextRound();

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_name.h"
 #include "nfs/path.h"
 #include "nfs/tree.h"
 
@@ -136,6 +137,7 @@ std::size_t UsageScanner::creating() const {
 }
 
 void UsageScanner::Work() {
+  NameThisThread("usage-scan");
   std::unique_lock lock(mu_);
   while (!stopping_) {
     const Clock::time_point now = Clock::now();

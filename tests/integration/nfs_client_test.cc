@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -43,6 +44,18 @@ class ClientTest : public ::testing::Test {
   std::unique_ptr<GaneshaServer> server_;
   std::unique_ptr<Client> client_;
 };
+
+// Each connection's event loop is a thread named for what it does, whatever thread connected it.
+TEST_F(ClientTest, EventLoopThreadsAreNamed) {
+  int loops = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    loops += name == "nfs-loop" ? 1 : 0;
+  }
+  EXPECT_GE(loops, 1);
+}
 
 TEST_F(ClientTest, MkdirStatAndModes) {
   ASSERT_OK(client_->Mkdir("/a", 0750));
