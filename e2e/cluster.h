@@ -7,7 +7,6 @@
 #include <fcntl.h>
 
 #include <chrono>
-#include <functional>
 #include <map>
 #include <memory>
 #include <set>

@@ -102,18 +102,19 @@ std::vector<std::string_view> SplitFields(std::string_view text) {
 }
 
 std::string TokensEntry(uint64_t generation) {
-  return generation == 0 ? std::string(kTokensName) : std::string(kTokensName) + "." + std::to_string(generation);
+  if (generation == 0) return std::string(kTokensName);
+  return std::string(kTokensName) + "." + std::to_string(generation);
 }
 
 // The generation a directory entry holds a token reservation of, if it is one.
 std::optional<uint64_t> TokensGeneration(std::string_view entry) {
   if (entry == kTokensName) return 0;
-  if (!entry.starts_with(kTokensName) || entry.size() < kTokensName.size() + 2 ||
-      entry[kTokensName.size()] != '.') {
+  const std::string prefix = std::string(kTokensName) + ".";
+  uint64_t generation = 0;
+  if (!entry.starts_with(prefix) || !ParseNumber(entry.substr(prefix.size()), &generation) ||
+      generation == 0) {
     return std::nullopt;
   }
-  uint64_t generation = 0;
-  if (!ParseNumber(entry.substr(kTokensName.size() + 1), &generation) || generation == 0) return std::nullopt;
   return generation;
 }
 
@@ -182,12 +183,15 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
 Status LeaseStore::Reserve(const std::string& volume_key, const std::string& name,
                            uint64_t generation, uint64_t reserved) {
   if (generation == 0) return InvalidArgument("token reservations start at generation 1");
-  NFSPROV_RETURN_IF_ERROR(WriteRecord(*client_, volume_key, name, TokensEntry(generation),
-                                      EncodeReserved(reserved), Expect::kOnlyNew));
-  // The older record only costs a READLINK at the next load while it stays.
+  return WriteRecord(*client_, volume_key, name, TokensEntry(generation), EncodeReserved(reserved),
+                     Expect::kOnlyNew);
+}
+
+Status LeaseStore::DropReservation(const std::string& volume_key, const std::string& name,
+                                   uint64_t generation) {
   Result<std::string> dir = LockDir(volume_key, name);
-  if (dir.ok()) (void)client_->Unlink(*dir + "/" + TokensEntry(generation - 1));
-  return {};
+  if (!dir.ok()) return dir.status();
+  return IgnoreNotFound(client_->Unlink(*dir + "/" + TokensEntry(generation)));
 }
 
 Status LeaseStore::PutLease(const std::string& volume_key, const std::string& name,

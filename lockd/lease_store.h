@@ -61,10 +61,12 @@ class LeaseStore {
   // The lock's persisted state; an empty StoredLock when nothing was ever stored.
   Result<StoredLock> Load(const std::string& volume_key, const std::string& name);
   // Records that tokens up to `reserved` may be handed out, as reservation `generation` (one more
-  // than the one loaded or last reserved; creates the lock's directory when missing), then drops
-  // the generation before it. ALREADY_EXISTS when another lockd took that generation first.
+  // than the one loaded or last reserved; creates the lock's directory when missing).
+  // ALREADY_EXISTS when another lockd took that generation first.
   Status Reserve(const std::string& volume_key, const std::string& name, uint64_t generation,
                  uint64_t reserved);
+  // Removes the record of an older reservation (Load reads only the newest); missing: OK.
+  Status DropReservation(const std::string& volume_key, const std::string& name, uint64_t generation);
   // Creates or replaces the lease's record (creates the lock's directory when missing). A new
   // record costs one CREATE; replacing one (a TTL change) first finds it exists.
   Status PutLease(const std::string& volume_key, const std::string& name, const StoredLease& lease);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "csi/serve.h"
@@ -152,14 +153,21 @@ struct LockService::Lock {
   // lease for one more TTL. When the share is slower than the releases, the deletes run inline
   // instead, so the backlog stays bounded.
   void DeleteRecordLater(const std::string& lease_id) {
-    auto remove = [share = share, volume_key = volume_key, name = name, lease_id] {
-      Status deleted = share->leases.DeleteLease(volume_key, name, lease_id);
-      if (!deleted.ok()) spdlog::warn("cannot delete lease record: {}", deleted.ToString());
+    RemoveLater([share = share, volume_key = volume_key, name = name, lease_id] {
+      return share->leases.DeleteLease(volume_key, name, lease_id);
+    });
+  }
+
+  // Runs `remove`, the delete of a record nothing reads any more, as DeleteRecordLater does.
+  void RemoveLater(std::function<Status()> remove) {
+    auto run = [remove = std::move(remove)] {
+      Status removed = remove();
+      if (!removed.ok()) spdlog::warn("cannot delete lock record: {}", removed.ToString());
     };
     if (record_deletes->backlog() >= kMaxQueuedDeletes) {
-      remove();
+      run();
     } else {
-      record_deletes->Post(std::move(remove));
+      record_deletes->Post(std::move(run));
     }
   }
 
@@ -178,6 +186,11 @@ struct LockService::Lock {
         return Unavailable("another lockd serves lock " + name + " too; ask again");
       }
       NFSPROV_RETURN_IF_ERROR(reserved_now);
+      if (reserved != 0) {  // a reservation was loaded or made before: its record is stale now
+        RemoveLater([share = share, volume_key = volume_key, name = name, stale = generation] {
+          return share->leases.DropReservation(volume_key, name, stale);
+        });
+      }
       ++generation;
       reserved = next;
     }

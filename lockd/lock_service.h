@@ -11,15 +11,17 @@
 // before Acquire answers; if that write fails the grant is revoked and the call fails
 // UNAVAILABLE. Renewals write nothing unless the TTL changes. Releases and expiries delete the
 // record on a background worker, after the in-memory state changed and the caller was answered
-// (a lost delete only makes a restarted lockd keep a dead lease for one more TTL); the
-// destructor waits for the deletes queued before it.
+// (a lost delete only makes a restarted lockd keep a dead lease for one more TTL), as does a new
+// token reservation with the one it replaces; the destructor waits for the deletes queued before
+// it.
 //
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
 // deadline passes, the call is cancelled, or the server begins to stop (OnServerStopping: they
-// leave the queue and fail UNAVAILABLE, which clients retry against the next lockd). A wait that ran out keeps its place for 1 s for the
-// caller's next call (LeaseTable::Park); a cancelled one leaves the queue (Withdraw). One lockd
-// per set of shares: two instances serving the same volumes would each grant from their own
-// memory.
+// leave the queue and fail UNAVAILABLE, which clients retry against the next lockd). A wait that
+// ran out keeps its place for 1 s for the caller's next call (LeaseTable::Park); a cancelled one
+// leaves the queue (Withdraw). One lockd per set of shares: two instances serving the same volumes
+// would each grant from their own memory, though never the same fencing token (LeaseStore: an
+// instance that finds its next token block taken fails the grant UNAVAILABLE and reloads).
 //
 // Metrics (docs/metrics.md): while it lives, the service reports the leases held and the
 // Acquire calls waiting, over all locks, from two totals each lock updates when it changes, so a

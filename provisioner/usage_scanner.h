@@ -8,8 +8,8 @@
 // oldest among those due, so a huge tree holds one worker while the small ones keep being
 // scanned by the others. The list of volumes is read from the records once per interval (and
 // handed to the capacity ledger, if any); the controller's own creates, expansions and deletes
-// update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per distinct error, and
-// the directory is due again after `retry_after`; nothing else is affected.
+// update it in between (Track, Forget). A failed scan (server gone, restart) is logged, once per
+// distinct error, and the directory is due again after `retry_after`; nothing else is affected.
 //
 // Cost: picking the next directory, Track and Forget are O(log n) in the number of directories
 // (a queue ordered by due time, and an index from volume key to directory); a listing is

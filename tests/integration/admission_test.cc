@@ -57,7 +57,9 @@ class AdmissionTest : public ShareTest {
     return ShareTest::Args(name, bytes, extra);
   }
 
-  int64_t Available(std::map<std::string, std::string> extra = {}) { return Available(*controller_, std::move(extra)); }
+  int64_t Available(std::map<std::string, std::string> extra = {}) {
+    return Available(*controller_, std::move(extra));
+  }
   int64_t Available(Controller& controller, std::map<std::string, std::string> extra = {}) {
     auto available = controller.GetCapacity(Args("unused", 0, std::move(extra)).parameters);
     EXPECT_TRUE(available.ok()) << available.status().ToString();

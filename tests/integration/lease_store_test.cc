@@ -80,8 +80,9 @@ TEST_F(LeaseStoreTest, ReserveThenLoad) {
     EXPECT_EQ(st.st_mode & 07777, 0700u) << dir;
   }
   ASSERT_OK(store_->Reserve(key_, kLock, 2, 200));
-  EXPECT_FALSE(std::filesystem::is_symlink(LocalLockDir(key_, kLock) + "/tokens.1"))
-      << "the older generation is dropped";
+  ASSERT_OK(store_->DropReservation(key_, kLock, 1));
+  EXPECT_FALSE(std::filesystem::is_symlink(LocalLockDir(key_, kLock) + "/tokens.1"));
+  ASSERT_OK(store_->DropReservation(key_, kLock, 1));  // missing: OK
   Result<StoredLock> lock = store_->Load(key_, kLock);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
   EXPECT_EQ(lock->generation, 2u);
@@ -110,6 +111,7 @@ TEST_F(LeaseStoreTest, NewestGenerationCountsAndTheOldTokensRecordIsGenerationZe
   EXPECT_EQ(lock->generation, 0u);
   EXPECT_EQ(lock->reserved, 30u);
   ASSERT_OK(store_->Reserve(key_, kLock, 1, 60));
+  ASSERT_OK(store_->DropReservation(key_, kLock, 0));
   EXPECT_FALSE(std::filesystem::is_symlink(dir + "/tokens"));
   // A drop that did not happen (a crash) leaves an older generation: it does not count.
   ASSERT_EQ(::symlink("v1 reserved=90", (dir + "/tokens.3").c_str()), 0);
@@ -159,9 +161,8 @@ TEST_F(LeaseStoreTest, PutLeaseReplaces) {
   EXPECT_EQ(lock->leases, std::vector<StoredLease>{renewed});
 }
 
-// The point of the layout: once the lock's directory exists, a grant is one COMPOUND and a
-// reservation (one per block of tokens) two: its CREATE and the older one's REMOVE; a new lock
-// of a known volume adds one MKDIR.
+// The point of the layout: once the lock's directory exists, a grant or a reservation is one
+// COMPOUND; a new lock of a known volume adds one MKDIR.
 TEST_F(LeaseStoreTest, WritesCostOneRequest) {
   ASSERT_OK(store_->Reserve(key_, kLock, 1, 10));
   uint64_t before = client_->RequestCount();
@@ -169,10 +170,10 @@ TEST_F(LeaseStoreTest, WritesCostOneRequest) {
   EXPECT_EQ(client_->RequestCount() - before, 1u);
   before = client_->RequestCount();
   ASSERT_OK(store_->Reserve(key_, kLock, 2, 20));
-  EXPECT_EQ(client_->RequestCount() - before, 2u);
+  EXPECT_EQ(client_->RequestCount() - before, 1u);
   before = client_->RequestCount();
   ASSERT_OK(store_->Reserve(key_, "second-lock", 1, 10));
-  EXPECT_EQ(client_->RequestCount() - before, 4u);  // create, mkdir, create, remove
+  EXPECT_EQ(client_->RequestCount() - before, 3u);  // create, mkdir, create
 }
 
 TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {

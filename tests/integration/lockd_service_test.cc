@@ -19,6 +19,7 @@
 #include "tests/integration/lockd_test.h"
 #include "tests/support/log_capture.h"
 #include "tests/support/test_certs.h"
+#include "tests/support/wait_for.h"
 
 namespace nfsprov::lockd {
 namespace {
@@ -408,6 +409,15 @@ TEST_F(LockdServiceTest, TwoLockdsOnOneShareNeverHandOutTheSameToken) {
   EXPECT_EQ(distinct.size(), tokens.size()) << ::testing::PrintToString(tokens);
   EXPECT_GT(refused_as_superseded, 0) << "the two never met at a block boundary";
   (*other)->Shutdown(milliseconds(0));
+  // Each reservation's record replaces the one before, in the background.
+  auto reservations = [&] {
+    auto entries = nfs_client_->ReadDir(MetadataStore::VolumeLocksDir(KeyForName("pv-locks")) + "/split");
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    return entries.ok() ? std::count_if(entries->begin(), entries->end(),
+                                        [](const nfs::DirEntry& e) { return e.name.starts_with("tokens"); })
+                        : -1;
+  };
+  EXPECT_TRUE(testing::WaitFor([&] { return reservations() == 1; }, seconds(10))) << reservations();
 }
 
 TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
