@@ -9,7 +9,9 @@
 //     flight (one MKDIR round trip);
 //  2. controller.{create,delete}_volume.*: CreateVolume/s and DeleteVolume/s over the gRPC
 //     socket of a real `nfsprov controller` child, from 1 caller and from 64 concurrent callers
-//     (threads with their own stub on one channel, like the sidecar's workers), vs raw MKDIR/s;
+//     (one call in flight each, through gRPC's callback API on one channel, like the sidecar's
+//     goroutines), vs raw MKDIR/s: for creates, raw runs right before and after the phase
+//     (their mean); for deletes, the run at the start;
 //     controller.create_volume_server_cpu.*: nfs-ganesha's CPU time per CreateVolume, vs per MKDIR;
 //  3. controller.create_volume_latency_*: CreateVolume latency at 1 caller, vs raw MKDIR p50;
 //  4. controller.*_nfs_requests: NFS requests one CreateVolume / DeleteVolume sends, counted
@@ -30,8 +32,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
 #include <functional>
-#include <latch>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -43,6 +45,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/raw_nfs.h"
+#include "bench/bench_server.h"
 #include "bench/report.h"
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"
@@ -126,7 +129,7 @@ struct RawMkdir {
 
 // Runs `n` raw MKDIRs into a fresh directory `dir` with `window` in flight, then removes it.
 // `server_cpu_s`, when given, receives nfs-ganesha's CPU time per MKDIR.
-PipelineRun RawMkdirRun(testing::GaneshaServer& server, nfs::Client& client, const std::string& dir,
+PipelineRun RawMkdirRun(const testing::GaneshaServer& server, nfs::Client& client, const std::string& dir,
                         int n, int window, double* server_cpu_s = nullptr) {
   if (mkdir((server.export_dir() + dir).c_str(), 0755) != 0) Die("mkdir " + dir);
   const nfs::nfs4::FileHandle parent = Must(HandleOf(client, dir));
@@ -137,17 +140,19 @@ PipelineRun RawMkdirRun(testing::GaneshaServer& server, nfs::Client& client, con
   return run;
 }
 
-RawMkdir MeasureRawMkdir(testing::GaneshaServer& server) {
-  spdlog::info("raw MKDIR: 64 in flight, then 1 in flight");
-  nfs::ClientOptions options;
-  options.call_timeout = std::chrono::minutes(2);
-  std::unique_ptr<nfs::Client> client = Must(nfs::Client::Connect(server.Url(), options));
+// Raw MKDIR/s with 64 in flight (`n` directories) and the server's CPU per MKDIR.
+RawMkdir RawPipelined(const testing::GaneshaServer& server, nfs::Client& client, const std::string& dir, int n) {
   RawMkdir raw;
-  raw.per_second =
-      RawMkdirRun(server, *client, "/raw_mkdir_pipelined", 20000, 64, &raw.server_cpu_s).PerSecond();
+  raw.per_second = RawMkdirRun(server, client, dir, n, 64, &raw.server_cpu_s).PerSecond();
+  return raw;
+}
+
+RawMkdir MeasureRawMkdir(const testing::GaneshaServer& server, nfs::Client& client) {
+  spdlog::info("raw MKDIR: 64 in flight, then 1 in flight");
+  RawMkdir raw = RawPipelined(server, client, "/raw_mkdir_pipelined", 20000);
   Emit("nfs.raw_pipelined_mkdir", "ops/s", raw.per_second);
   Emit("nfs.raw_mkdir_server_cpu", "us/op", raw.server_cpu_s * 1e6);
-  raw.p50_s = Percentile(RawMkdirRun(server, *client, "/raw_mkdir_sequential", 2000, 1).latencies_s, 0.5);
+  raw.p50_s = Percentile(RawMkdirRun(server, client, "/raw_mkdir_sequential", 2000, 1).latencies_s, 0.5);
   Emit("nfs.raw_mkdir_round_trip_p50", "ms", Ms(raw.p50_s));
   return raw;
 }
@@ -182,8 +187,9 @@ void CountNfsRequests(const testing::GaneshaServer& server) {
 
 // ---- the controller over its socket ----------------------------------------------------------
 
-grpc::Status CreateVolume(Stub& stub, const testing::GaneshaServer& server, const std::string& name,
-                          ::csi::v1::Volume* out) {
+constexpr auto kCallTimeout = std::chrono::seconds(60);
+
+::csi::v1::CreateVolumeRequest CreateRequest(const testing::GaneshaServer& server, const std::string& name) {
   ::csi::v1::CreateVolumeRequest request;
   request.set_name(name);
   ::csi::v1::VolumeCapability* capability = request.add_volume_capabilities();
@@ -191,21 +197,46 @@ grpc::Status CreateVolume(Stub& stub, const testing::GaneshaServer& server, cons
   capability->mutable_access_mode()->set_mode(
       ::csi::v1::VolumeCapability::AccessMode::MULTI_NODE_MULTI_WRITER);
   for (const auto& [key, value] : VolumeParameters(server)) (*request.mutable_parameters())[key] = value;
+  return request;
+}
+
+::csi::v1::DeleteVolumeRequest DeleteRequest(const std::string& id) {
+  ::csi::v1::DeleteVolumeRequest request;
+  request.set_volume_id(id);
+  return request;
+}
+
+grpc::Status CreateVolume(Stub& stub, const testing::GaneshaServer& server, const std::string& name,
+                          ::csi::v1::Volume* out) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   ::csi::v1::CreateVolumeResponse response;
-  grpc::Status s = stub.CreateVolume(&ctx, request, &response);
+  grpc::Status s = stub.CreateVolume(&ctx, CreateRequest(server, name), &response);
   *out = response.volume();
   return s;
 }
 
 grpc::Status DeleteVolume(Stub& stub, const std::string& id) {
-  ::csi::v1::DeleteVolumeRequest request;
-  request.set_volume_id(id);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
   ::csi::v1::DeleteVolumeResponse response;
-  return stub.DeleteVolume(&ctx, request, &response);
+  return stub.DeleteVolume(&ctx, DeleteRequest(id), &response);
+}
+
+// Starts one unary call through gRPC's callback API: `start(ctx, request, response, on_done)` is
+// the stub's async method. The call's state lives until `done` has seen the response.
+template <typename Request, typename Response, typename Start>
+void StartUnary(Request request, Start start, std::function<void(grpc::Status, const Response&)> done) {
+  struct InFlight {
+    grpc::ClientContext ctx;
+    Request request;
+    Response response;
+  };
+  auto call = std::make_shared<InFlight>();
+  call->request = std::move(request);
+  call->ctx.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
+  start(&call->ctx, &call->request, &call->response,
+        [call, done = std::move(done)](grpc::Status s) { done(std::move(s), call->response); });
 }
 
 ::csi::v1::Volume MustCreate(Stub& stub, const testing::GaneshaServer& server, const std::string& name) {
@@ -236,39 +267,46 @@ struct CallerRun {
   double PerSecond() const { return static_cast<double>(latencies_s.size()) / seconds; }
 };
 
-// Call `index` (in [0, callers * per_caller)) is made by caller index / per_caller.
-using Call = std::function<grpc::Status(Stub& stub, std::size_t index)>;
+// Starts call `index` (in [0, callers * per_caller)) on `stub`; `done` runs once it has finished.
+using Call = std::function<void(Stub& stub, std::size_t index, std::function<void(grpc::Status)> done)>;
 
-// Runs the calls on `callers` threads, each with its own stub on the one channel, released
-// together once all are ready. Dies on the first failed call after all have finished.
+// Runs the calls as `callers` concurrent callers on one channel: caller c makes calls
+// c * per_caller .. (c + 1) * per_caller - 1, one after another, each started as the one before
+// it finishes. The calls go through gRPC's callback API, so a caller is not a thread: like the
+// provisioner sidecar's workers (goroutines on a few threads), the callers cost the machine little
+// beyond their calls, and a thread per caller would take CPU from the driver and the server on
+// these 2 cores. Dies on the first failed call after all have finished.
 CallerRun RunCallers(const std::shared_ptr<grpc::Channel>& channel, int callers, int per_caller,
                      const Call& call) {
   const auto total = static_cast<std::size_t>(callers) * static_cast<std::size_t>(per_caller);
   CallerRun run;
   run.latencies_s.resize(total);
+  std::unique_ptr<Stub> stub = ::csi::v1::Controller::NewStub(channel);
   std::mutex mu;
+  std::condition_variable all_done;
+  int callers_done = 0;
   std::string first_error;
-  std::latch ready(callers), go(1);
-  std::vector<std::thread> threads;
-  for (int caller = 0; caller < callers; ++caller) {
-    threads.emplace_back([&, caller] {
-      std::unique_ptr<Stub> stub = ::csi::v1::Controller::NewStub(channel);
-      ready.count_down();
-      go.wait();
-      for (int i = 0; i < per_caller; ++i) {
-        const std::size_t index = static_cast<std::size_t>(caller * per_caller + i);
-        grpc::Status s;
-        run.latencies_s[index] = Timed([&] { s = call(*stub, index); });
-        if (s.ok()) continue;
+  std::function<void(int caller, int i)> next = [&](int caller, int i) {
+    if (i == per_caller) {
+      std::lock_guard lock(mu);
+      if (++callers_done == callers) all_done.notify_all();
+      return;
+    }
+    const std::size_t index = static_cast<std::size_t>(caller * per_caller + i);
+    const auto start = std::chrono::steady_clock::now();
+    call(*stub, index, [&, caller, i, index, start](const grpc::Status& s) {
+      run.latencies_s[index] = Seconds(std::chrono::steady_clock::now() - start).count();
+      if (!s.ok()) {
         std::lock_guard lock(mu);
         if (first_error.empty()) first_error = s.error_message();
       }
+      next(caller, i + 1);
     });
-  }
-  ready.wait();
+  };
   run.seconds = Timed([&] {
-    go.count_down();
-    for (std::thread& t : threads) t.join();
+    for (int caller = 0; caller < callers; ++caller) next(caller, 0);
+    std::unique_lock lock(mu);
+    all_done.wait(lock, [&] { return callers_done == callers; });
   });
   if (!first_error.empty()) Die("call failed: " + first_error);
   return run;
@@ -284,6 +322,7 @@ struct Phase {
 // What the socket phases run against.
 struct Rig {
   const testing::GaneshaServer& server;
+  nfs::Client& raw_client;  // for the raw baselines
   std::shared_ptr<grpc::Channel> channel;
   int driver_pid;
 };
@@ -311,12 +350,15 @@ CallerRun CreatePhase(const Rig& rig, Phase& phase) {
   WaitForEmptyTrash(rig.server);
   phase.volume_ids.resize(static_cast<std::size_t>(phase.callers * phase.per_caller));
   return Observed(rig, Describe("CreateVolume", phase), [&] {
-    return RunCallers(rig.channel, phase.callers, phase.per_caller, [&](Stub& stub, std::size_t index) {
-      ::csi::v1::Volume volume;
-      grpc::Status s =
-          CreateVolume(stub, rig.server, "pvc-" + phase.tag + "-" + std::to_string(index), &volume);
-      phase.volume_ids[index] = volume.volume_id();
-      return s;
+    return RunCallers(rig.channel, phase.callers, phase.per_caller,
+                      [&](Stub& stub, std::size_t index, std::function<void(grpc::Status)> done) {
+      StartUnary<::csi::v1::CreateVolumeRequest, ::csi::v1::CreateVolumeResponse>(
+          CreateRequest(rig.server, "pvc-" + phase.tag + "-" + std::to_string(index)),
+          [&stub](auto... args) { stub.async()->CreateVolume(args...); },
+          [&phase, index, done](grpc::Status s, const ::csi::v1::CreateVolumeResponse& response) {
+            phase.volume_ids[index] = response.volume().volume_id();
+            done(std::move(s));
+          });
     });
   });
 }
@@ -324,25 +366,43 @@ CallerRun CreatePhase(const Rig& rig, Phase& phase) {
 CallerRun DeletePhase(const Rig& rig, const Phase& phase) {
   WaitForEmptyTrash(rig.server);
   return Observed(rig, Describe("DeleteVolume", phase), [&] {
-    return RunCallers(rig.channel, phase.callers, phase.per_caller, [&](Stub& stub, std::size_t index) {
-      return DeleteVolume(stub, phase.volume_ids[index]);
+    return RunCallers(rig.channel, phase.callers, phase.per_caller,
+                      [&](Stub& stub, std::size_t index, std::function<void(grpc::Status)> done) {
+      StartUnary<::csi::v1::DeleteVolumeRequest, ::csi::v1::DeleteVolumeResponse>(
+          DeleteRequest(phase.volume_ids[index]), [&stub](auto... args) { stub.async()->DeleteVolume(args...); },
+          [done](grpc::Status s, const ::csi::v1::DeleteVolumeResponse&) { done(std::move(s)); });
     });
   });
 }
 
+// Runs a create phase between two raw pipelined MKDIR runs and returns it; *around gets their
+// mean. The host's speed drifts within seconds (the raw baseline moved by a third between runs a
+// minute apart), so each side of a ratio is measured within seconds of the other.
+CallerRun BetweenRawRuns(const Rig& rig, Phase& phase, RawMkdir* around) {
+  constexpr int kRawDirectories = 10000;
+  const RawMkdir before = RawPipelined(rig.server, rig.raw_client, "/raw_before_" + phase.tag, kRawDirectories);
+  CallerRun run = CreatePhase(rig, phase);
+  const RawMkdir after = RawPipelined(rig.server, rig.raw_client, "/raw_after_" + phase.tag, kRawDirectories);
+  spdlog::info("raw MKDIR/s around it: {:.0f} before, {:.0f} after", before.per_second, after.per_second);
+  around->per_second = (before.per_second + after.per_second) / 2;
+  around->server_cpu_s = (before.server_cpu_s + after.server_cpu_s) / 2;
+  return run;
+}
+
 // Emits CreateVolume/s and DeleteVolume/s at 1 and 64 callers; returns the 1-caller creates.
 CallerRun ThroughputBenchmarks(const Rig& rig, const RawMkdir& raw) {
-  std::vector<Phase> phases = {{"1_caller", 1, 320, {}}, {"64_callers", 64, 32, {}}};
+  std::vector<Phase> phases = {{"1_caller", 1, 320, {}}, {"64_callers", 64, 64, {}}};
   CallerRun one_caller_creates;
   for (Phase& phase : phases) {
-    CallerRun run = CreatePhase(rig, phase);
-    EmitVs("controller.create_volume." + phase.tag, "ops/s", run.PerSecond(), "raw_pipelined_mkdir",
-           raw.per_second, run.PerSecond() / raw.per_second);
+    RawMkdir around;
+    CallerRun run = BetweenRawRuns(rig, phase, &around);
+    EmitVs("controller.create_volume." + phase.tag, "ops/s", run.PerSecond(), "raw_pipelined_mkdir_around",
+           around.per_second, run.PerSecond() / around.per_second);
     // The server's CPU per volume against its CPU per raw MKDIR. The ratio (raw / ours) bounds
     // CreateVolume/s over raw MKDIR/s while the server's CPU is the limit, whatever the driver does.
     const double server_cpu = run.server_cpu_s / static_cast<double>(run.latencies_s.size());
     EmitVs("controller.create_volume_server_cpu." + phase.tag, "us/op", server_cpu * 1e6,
-           "raw_mkdir_server_cpu", raw.server_cpu_s * 1e6, raw.server_cpu_s / server_cpu);
+           "raw_mkdir_server_cpu_around", around.server_cpu_s * 1e6, around.server_cpu_s / server_cpu);
     if (phase.callers == 1) one_caller_creates = std::move(run);
   }
   for (const Phase& phase : phases) {
@@ -416,8 +476,11 @@ std::string MakeWorkDir() {
 
 int Main() {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));  // stdout carries the JSON
-  std::unique_ptr<testing::GaneshaServer> server = Must(testing::GaneshaServer::Start());
-  const RawMkdir raw = MeasureRawMkdir(*server);
+  std::unique_ptr<testing::GaneshaServer> server = StartBenchServer();
+  nfs::ClientOptions raw_options;
+  raw_options.call_timeout = std::chrono::minutes(2);
+  std::unique_ptr<nfs::Client> raw_client = Must(nfs::Client::Connect(server->Url(), raw_options));
+  const RawMkdir raw = MeasureRawMkdir(*server, *raw_client);
   CountNfsRequests(*server);
 
   const std::string work_dir = MakeWorkDir();
@@ -428,7 +491,7 @@ int Main() {
   spdlog::info("controller serving {}; warming up", driver->socket_path());
   WarmUp(*stub, *server);
 
-  const CallerRun one_caller_creates = ThroughputBenchmarks({*server, channel, driver->pid()}, raw);
+  const CallerRun one_caller_creates = ThroughputBenchmarks({*server, *raw_client, channel, driver->pid()}, raw);
   LatencyBenchmarks(one_caller_creates, raw);
   BigVolumeDeleteBenchmark(*stub, *server);
 

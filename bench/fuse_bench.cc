@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/fuse_child.h"
+#include "bench/bench_server.h"
 #include "bench/report.h"
 #include "nfs/client.h"
 #include "nfs/libnfs_call.h"
@@ -199,7 +200,7 @@ double FuseCreates(const std::string& dir, const std::string& data) {
 
 int Main() {
   spdlog::set_level(spdlog::level::warn);
-  auto server = Must(testing::GaneshaServer::Start());
+  auto server = bench::StartBenchServer();
   auto client = Must(nfs::Client::Connect(server->Url(), nfs::ClientOptions{.connections = 1}));
   EventLoop& loop = client->NextLoop();
   char tmpl[] = "/tmp/nfsprov-fuse-bench-XXXXXX";

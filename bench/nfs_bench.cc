@@ -27,6 +27,7 @@
 
 #include "nfs/client.h"
 #include "nfs/libnfs_call.h"
+#include "bench/bench_server.h"
 #include "bench/report.h"
 #include "nfs/nfs4_compound.h"
 #include "nfs/tree.h"
@@ -229,7 +230,7 @@ std::unique_ptr<nfs::Client> ConnectVia(int port) {
 
 int Main() {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));  // stdout carries the JSON
-  std::unique_ptr<testing::GaneshaServer> server = Must(testing::GaneshaServer::Start());
+  std::unique_ptr<testing::GaneshaServer> server = bench::StartBenchServer();
   std::unique_ptr<testing::DelayProxy> proxy =
       Must(testing::DelayProxy::Start(server->port(), std::chrono::microseconds(500)));
   std::unique_ptr<nfs::Client> direct = ConnectVia(server->port());

@@ -25,6 +25,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "bench/bench_server.h"
 #include "bench/report.h"
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"
@@ -105,7 +106,7 @@ Memory DaemonsMemory(const std::string& dir) {
 
 int Main() {
   spdlog::set_default_logger(spdlog::stderr_color_mt("bench"));
-  auto server = Must(testing::GaneshaServer::Start());
+  auto server = StartBenchServer();
   const std::string work = fs::temp_directory_path() / ("nfsprov-node-bench-" + std::to_string(getpid()));
   fs::create_directories(work + "/state");
 

@@ -28,6 +28,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/fuse_child.h"
+#include "bench/bench_server.h"
 #include "bench/report.h"
 #include "nfs/tree.h"
 #include "provisioner/controller.h"
@@ -165,7 +166,7 @@ void OverQuotaBenchmark(testing::GaneshaServer& server) {
 
 int Main() {
   spdlog::set_level(spdlog::level::warn);
-  auto server = Must(testing::GaneshaServer::Start());
+  auto server = bench::StartBenchServer();
   UsageScanBenchmark(*server);
   OverQuotaBenchmark(*server);
   return 0;

@@ -113,6 +113,30 @@ TEST(GaneshaServerTest, ServesNfsV4BackedByExportDir) {
   EXPECT_EQ(LocalFile(fs::path(server->export_dir()) / "dir" / "file"), "hello");
 }
 
+// The benchmarks put the export on tmpfs (bench/bench_server.h): the server must serve from there
+// and remove everything it made under the parent, and nothing else.
+TEST(GaneshaServerTest, ServesAnExportUnderTheParentDirItIsGiven) {
+  const fs::path parent = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  const fs::path neighbour = parent / ("nfsprov-neighbour-" + std::to_string(::getpid()));
+  fs::create_directory(neighbour);
+  fs::path root;
+  {
+    GaneshaOptions options;
+    options.parent_dir = parent.string();
+    auto server = StartOrDie(options);
+    ASSERT_NE(server, nullptr);
+    root = fs::path(server->export_dir()).parent_path();
+    EXPECT_EQ(root.parent_path(), parent);
+    NfsMount nfs(server->Url());
+    ASSERT_TRUE(nfs.ok()) << nfs.error();
+    ASSERT_EQ(nfs.WriteFile("/file", "on the given parent"), 0);
+    EXPECT_EQ(LocalFile(fs::path(server->export_dir()) / "file"), "on the given parent");
+  }
+  EXPECT_FALSE(fs::exists(root));
+  EXPECT_TRUE(fs::is_directory(neighbour));
+  fs::remove(neighbour);
+}
+
 TEST(GaneshaServerTest, KeepsNfsV4StateInItsOwnDirectory) {
   auto server = StartOrDie();
   ASSERT_NE(server, nullptr);

@@ -257,9 +257,11 @@ class FileLock {
   int fd_;
 };
 
-Result<fs::path> MakeTempRoot() {
+Result<fs::path> MakeTempRoot(const std::string& parent_dir) {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string pattern = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  std::string pattern = !parent_dir.empty()                      ? parent_dir
+                        : tmpdir != nullptr && *tmpdir != '\0' ? tmpdir
+                                                                : "/tmp";
   pattern += "/nfsprov-ganesha-XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr) {
     return Status::FromErrno(errno, "mkdtemp " + pattern);
@@ -340,7 +342,7 @@ struct GaneshaServer::Impl {
 };
 
 Status GaneshaServer::Impl::CreateDirectories() {
-  auto made = MakeTempRoot();
+  auto made = MakeTempRoot(options.parent_dir);
   if (!made.ok()) return made.status();
   root = *made;
   // mkdtemp makes 0700; other users (e.g. a test's non-root helper) may need to reach exports.

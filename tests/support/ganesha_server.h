@@ -19,6 +19,8 @@ namespace nfsprov::testing {
 struct GaneshaOptions {
   bool enable_v3 = false;       // also serve NFSv3 + MOUNT (needs rpcbind)
   bool root_squash_export = false;  // add a second export at /squashed with Root_Squash
+  // Where the temporary directory (and so the export) is made; empty: $TMPDIR, else /tmp.
+  std::string parent_dir{};
 };
 
 // A loopback TCP port free when this looks (bound to 0, then released): for a server to listen
