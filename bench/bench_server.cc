@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include <linux/magic.h>
 
@@ -30,8 +31,9 @@ std::pair<std::string, std::string> ExportParent() {
 
 }  // namespace
 
-std::unique_ptr<testing::GaneshaServer> StartBenchServer(testing::GaneshaOptions options) {
+std::unique_ptr<testing::GaneshaServer> StartBenchServer() {
   auto [parent, why] = ExportParent();
+  testing::GaneshaOptions options;
   options.parent_dir = parent;
   std::unique_ptr<testing::GaneshaServer> server = Must(testing::GaneshaServer::Start(options));
   // stderr, not spdlog: some benchmarks mute info lines while they time.

@@ -16,6 +16,6 @@
 namespace nfsprov::bench {
 
 // Starts the server (dying if it cannot) and logs where its export lives and why.
-std::unique_ptr<testing::GaneshaServer> StartBenchServer(testing::GaneshaOptions options = {});
+std::unique_ptr<testing::GaneshaServer> StartBenchServer();
 
 }  // namespace nfsprov::bench

@@ -28,11 +28,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -44,8 +44,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "bench/raw_nfs.h"
 #include "bench/bench_server.h"
+#include "bench/raw_nfs.h"
 #include "bench/report.h"
 #include "csi/csi.grpc.pb.h"
 #include "e2e/driver_process.h"

@@ -237,18 +237,17 @@ void GetattrBaseline(Fixture& f) {
   Note("nfs::Client::Stat(\"/\") sends " + std::to_string(per_stat) + " NFS request(s)");
 }
 
-// Runs `sample` between two runs of 1,000 GETATTRs and returns what it returns; *getattr_p50 gets
-// the p50 of those 2,000. The host's round trip drifts by up to 2x within a minute, so each goal
-// comparison takes its baseline from the seconds around it, not from the start of the run.
-template <typename Sampled>
-auto BetweenGetattrs(Fixture& f, double* getattr_p50, Sampled sample) {
+// Runs `sample` between two runs of 1,000 GETATTRs and returns the p50 of those 2,000. The
+// host's round trip drifts by up to 2x within a minute, so each goal comparison takes its
+// baseline from the seconds around it, not from the start of the run.
+double GetattrP50Around(Fixture& f, const std::function<void()>& sample) {
   constexpr int kAround = 1000;
-  std::vector<double> getattr_s = Sample([&] { Must(f.client->Stat("/")); }, kAround);
-  auto sampled = sample();
-  const std::vector<double> after = Sample([&] { Must(f.client->Stat("/")); }, kAround);
+  const auto getattr = [&] { Must(f.client->Stat("/")); };
+  std::vector<double> getattr_s = Sample(getattr, kAround);
+  sample();
+  const std::vector<double> after = Sample(getattr, kAround);
   getattr_s.insert(getattr_s.end(), after.begin(), after.end());
-  *getattr_p50 = Percentile(getattr_s, 0.5);
-  return sampled;
+  return Percentile(getattr_s, 0.5);
 }
 
 void EmitLatency(const std::string& name, const std::vector<double>& latencies, double getattr_p50) {
@@ -285,15 +284,13 @@ void Uncontended(Fixture& f) {
   };
   double self_cpu = 0;
   double ganesha_cpu = 0;
-  double getattr_p50 = 0;
-  BetweenGetattrs(f, &getattr_p50, [&] {
+  double getattr_p50 = GetattrP50Around(f, [&] {
     for (int i = 0; i < kWarmup; ++i) one();
     const double self_cpu0 = SelfCpuSeconds();
     const double ganesha_cpu0 = ProcessCpuSeconds(f.server->pid());
     for (int i = 0; i < kSamples; ++i) one();
     self_cpu = SelfCpuSeconds() - self_cpu0;
     ganesha_cpu = ProcessCpuSeconds(f.server->pid()) - ganesha_cpu0;
-    return 0;
   });
   EmitLatency("lockd.acquire_release_raw", both_s, getattr_p50);
   Emit("lockd.acquire_release_raw_cpu_bench_process", "ms/cycle", Ms(self_cpu / kSamples));
@@ -315,7 +312,8 @@ void Uncontended(Fixture& f) {
     };
     std::vector<double> session_acquire_s;
     std::vector<double> session_release_s;
-    const std::vector<double> session_s = BetweenGetattrs(f, &getattr_p50, [&] { return Sample([&] {
+    std::vector<double> session_s;
+    getattr_p50 = GetattrP50Around(f, [&] { session_s = Sample([&] {
       lockd::v1::SessionRequest acquire;
       *acquire.mutable_acquire()->mutable_lock() = ref;
       acquire.mutable_acquire()->set_lease_id(lockd::NewLeaseId());
@@ -395,7 +393,8 @@ void Uncontended(Fixture& f) {
   lockd::AcquireOptions options;
   options.ttl = milliseconds(10000);
   options.timeout = milliseconds(0);
-  const std::vector<double> library_s = BetweenGetattrs(f, &getattr_p50, [&] { return Sample([&] {
+  std::vector<double> library_s;
+  getattr_p50 = GetattrP50Around(f, [&] { library_s = Sample([&] {
     std::unique_ptr<lockd::Lease> lease = Must(client->Acquire("bench-library", options));
     Must(lease->Release());
   }); });
