@@ -60,7 +60,8 @@ void Reply(EventLoop::Done& done, int err, const std::string& message) {
   done(err, err < 0 && !EventLoop::IsTransportError(err) ? std::strerror(-err) : message);
 }
 
-// Reads or writes of one FUSE request split into pieces, all in flight at once on one loop.
+// Requests of one call, all in flight at once on one loop: the pieces of a read or a write, or a
+// create's CLOSE and attribute COMPOUND.
 // `pending` starts at 1 for the issuing loop itself (Issued), so `done` cannot run before every
 // piece is sent even when libnfs refuses one at once.
 struct Pieces {
@@ -146,10 +147,30 @@ int NfsFs::GetAttr(const std::string& path, OpenFile* file, struct stat* st) {
     ToStat(a, st);
     return 0;
   }
+  if (std::optional<FileAttr> post_op = TakePostOpAttrs(path)) {
+    ToStat(*post_op, st);
+    return 0;
+  }
   Result<FileAttr> a = client_->Lstat(path);
   if (!a.ok()) return ToErrno(a.status());
   ToStat(*a, st);
   return 0;
+}
+
+void NfsFs::KeepPostOpAttrs(PostOpAttrs attrs) {
+  std::lock_guard<std::mutex> lock(post_op_mu_);
+  post_op_ = std::move(attrs);
+}
+
+std::optional<FileAttr> NfsFs::TakePostOpAttrs(const std::string& dir) {
+  std::lock_guard<std::mutex> lock(post_op_mu_);
+  if (!post_op_ || post_op_->dir != dir) return std::nullopt;
+  std::optional<PostOpAttrs> kept = std::exchange(post_op_, std::nullopt);
+  if (kept->valid_while != changes_.load() ||
+      std::chrono::steady_clock::now() - kept->taken > kPostOpAttrsMaxAge) {
+    return std::nullopt;
+  }
+  return kept->attr;
 }
 
 int NfsFs::ReadDir(const std::string& path, std::vector<nfs::DirEntry>* entries) {
@@ -180,6 +201,7 @@ int NfsFs::ReadDir(const std::string& path, std::vector<nfs::DirEntry>* entries)
 
 int NfsFs::Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
   if (int err = RefuseNewData()) return err;
+  ChangeScope change(*this);
   // Root's objects need no owner change: the server already makes them root's.
   std::optional<uint32_t> owner = uid != 0 ? std::optional<uint32_t>(uid) : std::nullopt;
   std::optional<uint32_t> group = gid != 0 ? std::optional<uint32_t>(gid) : std::nullopt;
@@ -188,22 +210,26 @@ int NfsFs::Mkdir(const std::string& path, mode_t mode, uid_t uid, gid_t gid) {
 
 int NfsFs::Unlink(const std::string& path) {
   if (read_only_) return -EROFS;
+  ChangeScope change(*this);
   return ToErrno(client_->Unlink(path));
 }
 
 int NfsFs::Rmdir(const std::string& path) {
   if (read_only_) return -EROFS;
+  ChangeScope change(*this);
   return ToErrno(client_->Rmdir(path));
 }
 
 int NfsFs::Rename(const std::string& from, const std::string& to, unsigned flags) {
   if (read_only_) return -EROFS;
   if (flags != 0) return -EINVAL;  // RENAME_NOREPLACE/EXCHANGE have no NFSv4.0 equivalent
+  ChangeScope change(*this);
   return ToErrno(client_->Rename(from, to));
 }
 
 int NfsFs::Link(const std::string& from, const std::string& to) {
   if (int err = RefuseNewData()) return err;
+  ChangeScope change(*this);
   Result<Unit> r = CallSync<Unit>(client_->NextLoop(), client_->Deadline(), "link " + to,
       [from, to](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
@@ -215,6 +241,7 @@ int NfsFs::Link(const std::string& from, const std::string& to) {
 
 int NfsFs::Symlink(const std::string& target, const std::string& link_path) {
   if (int err = RefuseNewData()) return err;
+  ChangeScope change(*this);
   Status s = client_->Symlink(target, link_path);
   if (s.code() == StatusCode::kInvalidArgument && s.sys_errno() == 0) return -ENAMETOOLONG;
   return ToErrno(s);
@@ -232,10 +259,12 @@ int NfsFs::Readlink(const std::string& path, char* buf, size_t size) {
 
 int NfsFs::Chmod(const std::string& path, mode_t mode) {
   if (read_only_) return -EROFS;
+  ChangeScope change(*this);
   return ToErrno(client_->Chmod(path, mode & 07777));
 }
 
 int NfsFs::SetAttrs(const std::string& path, const nfs4::SetAttrs& attrs) {
+  ChangeScope change(*this);
   auto c = std::make_shared<nfs4::Compound>("setattr " + path);
   c->PutPath(client_->url().export_path, path).SetAttr(attrs);
   return Send(client_->NextLoop(), c);
@@ -264,6 +293,7 @@ int NfsFs::Utimens(const std::string& path, const struct timespec tv[2]) {
 int NfsFs::Truncate(const std::string& path, OpenFile* file, off_t size) {
   if (read_only_) return -EROFS;
   if (size < 0) return -EINVAL;
+  ChangeScope change(*this);
   if (over_quota_.load(std::memory_order_relaxed) && size > 0) {
     // Shrinking frees space and stays allowed; growing is refused.
     struct stat st;
@@ -323,38 +353,64 @@ int NfsFs::Create(const std::string& path, mode_t mode, int flags, uid_t uid, gi
   if (int err = RefuseNewData()) return err;
   auto file = std::make_unique<OpenFile>();
   file->loop = &client_->NextLoop();
+  ChangeScope change(*this);
   // Always exclusive, so the mode below is only ever applied to a file this call created; a
   // plain O_CREAT that finds the file (another client made it since the kernel's lookup) opens it.
-  // I/O goes by handle (see nfs_fs.h), so the open state is not needed past the create.
-  Result<Unit> created = CallSync<Unit>(*file->loop, client_->Deadline(), "create " + path,
-      [path](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+  // libnfs 4.0 ignores the mode, and an exclusive create keeps its verifier in the file's times:
+  // one COMPOUND fixes both and returns the handle and the attributes, and the parent's
+  // attributes after the create (see PostOpAttrs). I/O goes by handle (see nfs_fs.h), so the open
+  // state is not needed past the create: its CLOSE and that COMPOUND go out together.
+  nfs4::SetAttrs attrs;
+  attrs.mode = mode & 07777;
+  attrs.atime = attrs.mtime = Now();
+  if (uid != 0) attrs.uid = uid;
+  if (gid != 0) attrs.gid = gid;
+  const std::size_t slash = path.rfind('/');
+  const std::string parent = slash == 0 ? "/" : path.substr(0, slash);
+  auto fix = std::make_shared<nfs4::Compound>("create " + path);
+  fix->PutPath(client_->url().export_path, parent).GetEntryAttrs();
+  const std::size_t parent_at = fix->size() - 1;
+  fix->Lookup(path.substr(slash + 1)).SetAttr(attrs).GetFh().GetEntryAttrs();
+  const std::size_t file_at = fix->size() - 1;
+  struct Created {
+    nfs4::EntryAttrs file;
+    nfs4::EntryAttrs parent;
+  };
+  Result<Created> created = CallSync<Created>(*file->loop, client_->Deadline(), "create " + path,
+      [path, fix, parent_at, file_at](nfs_context* ctx, std::shared_ptr<Created> result, EventLoop::Done done) {
         Issue(ctx, [&](nfs_cb cb, void* priv) {
           return nfs_open2_async(ctx, path.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600, cb, priv);
-        }, [ctx, done](int err, void* data) {
+        }, [ctx, fix, parent_at, file_at, result, done](int err, void* data) mutable {
           if (err < 0) return done(err, ErrorText(err, data));
+          auto both = std::make_shared<Pieces>();
+          both->pending = 2;
+          both->store = [](uint64_t) {};
+          both->done = std::move(done);
           auto* fh = static_cast<nfsfh*>(data);
           Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(ctx, fh, cb, priv); },
-                [done](int close_err, void* close_data) {
-                  done(close_err < 0 ? close_err : 0, close_err < 0 ? ErrorText(close_err, close_data) : "");
+                [both](int close_err, void* close_data) {
+                  both->Finish(close_err < 0 ? close_err : 0, close_err < 0 ? ErrorText(close_err, close_data) : "");
                 });
+          fix->Send(ctx, [both, result, parent_at, file_at](int e, std::string m, const COMPOUND4res* res) {
+            if (e == 0 && (nfs4::DecodeEntryAttrsAt(*res, parent_at, &result->parent) != 0 ||
+                           nfs4::DecodeEntryAttrsAt(*res, file_at, &result->file) != 0)) {
+              return both->Finish(-EIO, "undecodable attributes");
+            }
+            if (e == 0) result->file.fh = nfs4::FileHandleAt(*res, file_at - 1);
+            both->Finish(e, m);
+          });
         });
       }, EventLoop::Lane::kOpenState);
   if (!created.ok()) {
     if (created.status().sys_errno() == EEXIST && (flags & O_EXCL) == 0) return Open(path, flags, out);
     return ToErrno(created.status());
   }
-  // libnfs 4.0 ignores the mode, and an exclusive create keeps its verifier in the file's times.
-  // One COMPOUND fixes both and returns the handle and the attributes.
-  nfs4::SetAttrs attrs;
-  attrs.mode = mode & 07777;
-  attrs.atime = attrs.mtime = Now();
-  if (uid != 0) attrs.uid = uid;
-  if (gid != 0) attrs.gid = gid;
-  auto c = std::make_shared<nfs4::Compound>("create " + path);
-  c->PutPath(client_->url().export_path, path).SetAttr(attrs).GetFh().GetEntryAttrs();
-  FileAttr a;
-  if (int err = Send(*file->loop, c, &a, &file->fh)) return err;
-  file->created = a;
+  // Valid only while no other change began or ended since this one began: the one change
+  // counted meanwhile is this create's own end.
+  KeepPostOpAttrs({parent, created->parent.attr, change.began() + 1, std::chrono::steady_clock::now()});
+  file->first_write_stable = true;
+  file->fh = std::move(created->file.fh);
+  file->created = created->file.attr;
   *out = std::move(file);
   return 0;
 }
@@ -423,30 +479,36 @@ int NfsFs::Write(OpenFile& file, const char* buf, size_t size, off_t offset) {
   if (int err = RefuseNewData()) return err;
   if (size == 0) return 0;
   auto base = static_cast<uint64_t>(offset);
+  const bool stable = file.first_write_stable.exchange(false) && base == 0 && size <= kStableFirstWriteBytes;
+  struct Written {
+    uint64_t bytes = 0;
+    bool unstable = false;  // some piece is not yet on stable storage (the server may downgrade)
+  };
   // Each piece copies its data when sent (Compound::Send encodes at once), so `buf` is not
   // touched after the attempt starts.
-  Result<uint64_t> r = CallSync<uint64_t>(*file.loop, client_->Deadline(), "write",
-      [fh = file.fh, buf, size, base](nfs_context* ctx, std::shared_ptr<uint64_t> out, EventLoop::Done done) {
+  Result<Written> r = CallSync<Written>(*file.loop, client_->Deadline(), "write",
+      [fh = file.fh, buf, size, base, stable](nfs_context* ctx, std::shared_ptr<Written> out, EventLoop::Done done) {
         constexpr uint64_t chunk = nfs4::kMaxWriteBytes;
         auto p = std::make_shared<Pieces>();
         p->result = size;
-        p->store = [out](uint64_t n) { *out = n; };
+        p->store = [out](uint64_t n) { out->bytes = n; };
         p->done = std::move(done);
         for (uint64_t at = 0; at < size; at += chunk) {
           auto n = static_cast<uint32_t>(std::min<uint64_t>(chunk, size - at));
           ++p->pending;
           nfs4::Compound c("write");
-          c.PutFh(fh).Write(base + at, std::string_view(buf + at, n), UNSTABLE4);
-          c.Send(ctx, [p, at, n](int err, std::string m, const COMPOUND4res* res) {
+          c.PutFh(fh).Write(base + at, std::string_view(buf + at, n), stable ? FILE_SYNC4 : UNSTABLE4);
+          c.Send(ctx, [p, out, at, n](int err, std::string m, const COMPOUND4res* res) {
             if (err == 0 && nfs4::WrittenAt(*res, 1) < n) p->Cut(at + nfs4::WrittenAt(*res, 1));
+            if (err == 0 && nfs4::CommittedAt(*res, 1) == UNSTABLE4) out->unstable = true;
             p->Finish(err, m);
           });
         }
         p->Finish(0, "");
       });
   if (!r.ok()) return ToErrno(r.status());
-  file.dirty = true;
-  return static_cast<int>(*r);
+  if (r->unstable) file.dirty = true;
+  return static_cast<int>(r->bytes);
 }
 
 int NfsFs::Commit(OpenFile& file) {

@@ -9,10 +9,10 @@
 // writes, truncates and attribute reads go by handle with the anonymous stateid. libnfs 4.0 has
 // one open-owner per connection, so two opens of one file through libnfs would share (and one
 // close would end) the same server state; handles also survive a server restart, so open files
-// keep working after it. Creation is an exclusive OPEN+CLOSE through libnfs (NFSv4 creates files
-// only with OPEN), then one COMPOUND sets mode, owner and times and returns the handle and the
-// attributes that
-// answer FUSE's getattr right after the create without another round trip. Writes go in
+// keep working after it. Creation is an exclusive OPEN through libnfs (NFSv4 creates files
+// only with OPEN); its CLOSE goes out together with one COMPOUND that sets mode, owner and times
+// and returns the handle and the attributes that answer FUSE's getattr right after the create
+// without another round trip. Writes go in
 // UNSTABLE pieces of nfs4::kMaxWriteBytes (libnfs encodes a request in 4 KiB), all in flight at
 // once; flush and fsync COMMIT what was written, so data is durable after close(2) as with the
 // kernel NFS client.
@@ -35,6 +35,7 @@
 #include <cerrno>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,6 +54,8 @@ struct OpenFile {
   nfs::EventLoop* loop = nullptr;  // one connection per open file: its writes stay in order
   std::optional<nfs::FileAttr> created;  // from create, answers the getattr that follows once
   std::atomic<bool> dirty{false};        // UNSTABLE writes not yet committed
+  // Set by create: the file's first write, when small and at offset 0, goes FILE_SYNC (see Write).
+  std::atomic<bool> first_write_stable{false};
 };
 
 class NfsFs {
@@ -88,8 +91,17 @@ class NfsFs {
   // Reads up to `size` bytes at `offset` into memory from malloc that *data then owns (the caller
   // frees it; libfuse's read_buf does); *got is how many arrived (fewer at the end of the file).
   int Read(OpenFile& file, size_t size, off_t offset, char** data, size_t* got);
+  // A created file's first write, at offset 0 and at most kStableFirstWriteBytes, goes FILE_SYNC
+  // and leaves nothing to commit, so a small file costs one round trip for its data instead of a
+  // WRITE and a COMMIT at close (the Linux NFS client likewise sends a flush that fits in one
+  // request as FILE_SYNC). Every other write goes UNSTABLE and is committed by Commit.
+  static constexpr size_t kStableFirstWriteBytes = 64 << 10;
   int Write(OpenFile& file, const char* buf, size_t size, off_t offset);
   int Commit(OpenFile& file);  // flush and fsync
+
+  // How long the parent directory's attributes from a create may answer a GetAttr of that
+  // directory: the mount's attr_timeout, the age the kernel accepts for any cached attributes.
+  static constexpr std::chrono::milliseconds kPostOpAttrsMaxAge{1000};
 
  private:
   NfsFs(std::unique_ptr<nfs::Client> client, bool read_only)
@@ -105,9 +117,37 @@ class NfsFs {
     return read_only_ || over_quota_.load(std::memory_order_relaxed) ? -EROFS : 0;
   }
 
+  // Marks a call that changes names or attributes on the server: changes_ moves when it begins
+  // and when it ends, so post-op attributes taken meanwhile are never served (see Create).
+  class ChangeScope {
+   public:
+    explicit ChangeScope(NfsFs& fs) : fs_(fs), began_(++fs.changes_) {}
+    ~ChangeScope() { ++fs_.changes_; }
+    uint64_t began() const { return began_; }
+
+   private:
+    NfsFs& fs_;
+    const uint64_t began_;
+  };
+  // The kernel forgets a directory's attributes after every create in it and, with
+  // default_permissions, asks for them before the next lookup there. Create fetches them in its
+  // own COMPOUND (post-operation attributes, as NFS clients keep them) and the next GetAttr of
+  // that directory takes them once, if no other change began or ended since the create began.
+  struct PostOpAttrs {
+    std::string dir;
+    nfs::FileAttr attr;
+    uint64_t valid_while = 0;  // the value of changes_ they stay valid at
+    std::chrono::steady_clock::time_point taken;
+  };
+  void KeepPostOpAttrs(PostOpAttrs attrs);
+  std::optional<nfs::FileAttr> TakePostOpAttrs(const std::string& dir);
+
   std::unique_ptr<nfs::Client> client_;
   const bool read_only_;
   std::atomic<bool> over_quota_{false};
+  std::atomic<uint64_t> changes_{0};
+  std::mutex post_op_mu_;
+  std::optional<PostOpAttrs> post_op_;  // guarded by post_op_mu_
 };
 
 }  // namespace nfsprov::fusefs

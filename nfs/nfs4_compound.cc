@@ -380,6 +380,10 @@ uint32_t WrittenAt(const COMPOUND4res& res, std::size_t index) {
   return ResultAt(res, index).nfs_resop4_u.opwrite.WRITE4res_u.resok4.count;
 }
 
+stable_how4 CommittedAt(const COMPOUND4res& res, std::size_t index) {
+  return ResultAt(res, index).nfs_resop4_u.opwrite.WRITE4res_u.resok4.committed;
+}
+
 std::string LinkTextAt(const COMPOUND4res& res, std::size_t index) {
   const linktext4 l = ResultAt(res, index).nfs_resop4_u.opreadlink.READLINK4res_u.resok4.link;
   return std::string(l.utf8string_val, l.utf8string_len);

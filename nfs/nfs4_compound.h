@@ -123,6 +123,7 @@ int DecodeEntryAttrsAt(const COMPOUND4res& res, std::size_t index, EntryAttrs* o
 int DecodeReadDirAt(const COMPOUND4res& res, std::size_t index, ReadDirPage* out);
 std::string_view ReadDataAt(const COMPOUND4res& res, std::size_t index, bool* eof);
 uint32_t WrittenAt(const COMPOUND4res& res, std::size_t index);
+stable_how4 CommittedAt(const COMPOUND4res& res, std::size_t index);  // WRITE: how stable it is
 std::string LinkTextAt(const COMPOUND4res& res, std::size_t index);
 
 // Decodes a fattr4 holding (a subset of) the EntryAttrs attributes. 0 or -EBADMSG.
