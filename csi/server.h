@@ -17,19 +17,20 @@
 // Shutdown(grace) first tells every service that is a StopListener, then stops accepting, lets
 // calls being served finish for up to `grace`, then cancels the rest and waits for their handlers
 // to return (handlers should watch ServerContext::IsCancelled in long loops). A call is being
-// served from the arrival of a request message until its answer (message or status) goes out: a
-// stream that waits for its client's next message is not, nor is an idle connection. Once no call
-// is being served, Shutdown ends those at once instead of waiting for the clients to close them
-// (gRPC alone waits, and clients such as the sidecars notice its GOAWAY only seconds later). A
-// call that reaches a handler in the instant that Shutdown takes for "nothing is being served" is
-// cancelled; CSI callers retry. The socket file is gone when it returns. It is idempotent and must
+// served while its handler runs and until its status has gone out; a stream handler marks the
+// time it waits for its client's next message with a ClientWait, so a waiting stream is not being
+// served, nor is an idle connection. Once no call is being served, Shutdown ends those at once
+// instead of waiting for the clients to close them (gRPC alone waits, and clients such as the
+// sidecars notice its GOAWAY only seconds later). The count is the process's, over all its
+// servers: with two servers in one process, one's calls keep the other's idle connections open
+// until its own calls end or its grace runs out. A call that reaches a handler in the instant
+// that Shutdown takes for "nothing is being served" is cancelled; CSI callers retry. The socket file is gone when it returns. It is idempotent and must
 // not be called from inside a handler. The destructor shuts down with no grace.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 
-#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,16 @@ class StopListener {
  public:
   virtual ~StopListener() = default;
   virtual void OnServerStopping() = 0;
+};
+
+// Inside a stream handler, around each wait for the client's next message: the call is not being
+// served meanwhile (see CsiServer::Shutdown).
+class ClientWait {
+ public:
+  ClientWait();
+  ~ClientWait();
+  ClientWait(const ClientWait&) = delete;
+  ClientWait& operator=(const ClientWait&) = delete;
 };
 
 class CsiServer {
@@ -65,7 +76,6 @@ class CsiServer {
 
  private:
   CsiServer(Endpoint endpoint, std::unique_ptr<grpc::Server> server, int bound_port,
-            std::shared_ptr<const std::atomic<int>> calls_in_service,
             std::vector<StopListener*> stop_listeners);
 
   void RemoveSocketFile();
@@ -73,7 +83,6 @@ class CsiServer {
   const Endpoint endpoint_;
   const std::unique_ptr<grpc::Server> server_;
   const int bound_port_;
-  const std::shared_ptr<const std::atomic<int>> calls_in_service_;  // see Shutdown
   const std::vector<StopListener*> stop_listeners_;
 
   std::mutex mu_;

@@ -462,7 +462,11 @@ grpc::Status LockService::Session(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::SessionResponse, v1::SessionRequest>* stream) {
   v1::SessionRequest request;
-  while (stream->Read(&request)) {
+  while (true) {
+    {
+      csi::ClientWait waiting;
+      if (!stream->Read(&request)) break;
+    }
     v1::SessionResponse response;
     response.set_call_id(request.call_id());
     grpc::Status status;
