@@ -24,8 +24,9 @@
 // sidecars notice its GOAWAY only seconds later). The count is the process's, over all its
 // servers: with two servers in one process, one's calls keep the other's idle connections open
 // until its own calls end or its grace runs out. A call that reaches a handler in the instant
-// that Shutdown takes for "nothing is being served" is cancelled; CSI callers retry. The socket file is gone when it returns. It is idempotent and must
-// not be called from inside a handler. The destructor shuts down with no grace.
+// that Shutdown takes for "nothing is being served" is cancelled; CSI callers retry. The socket
+// file is gone when it returns. It is idempotent and must not be called from inside a handler.
+// The destructor shuts down with no grace.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>

@@ -69,7 +69,7 @@ struct Pieces {
   int err = 0;
   std::string message;
   uint64_t result = 0;  // bytes done: cut at the first short piece
-  std::function<void(uint64_t result)> store;
+  std::function<void(uint64_t result)> store;  // optional
   EventLoop::Done done;
 
   void Finish(int e, const std::string& m) {
@@ -78,7 +78,7 @@ struct Pieces {
       message = EventLoop::IsTransportError(e) ? m : std::strerror(-e);
     }
     if (--pending > 0) return;
-    store(result);
+    if (store) store(result);
     EventLoop::Done d = std::move(done);
     d(err, message);
   }
@@ -384,7 +384,6 @@ int NfsFs::Create(const std::string& path, mode_t mode, int flags, uid_t uid, gi
           if (err < 0) return done(err, ErrorText(err, data));
           auto both = std::make_shared<Pieces>();
           both->pending = 2;
-          both->store = [](uint64_t) {};
           both->done = std::move(done);
           auto* fh = static_cast<nfsfh*>(data);
           Issue(ctx, [&](nfs_cb cb, void* priv) { return nfs_close_async(ctx, fh, cb, priv); },

@@ -9,13 +9,13 @@
 // writes, truncates and attribute reads go by handle with the anonymous stateid. libnfs 4.0 has
 // one open-owner per connection, so two opens of one file through libnfs would share (and one
 // close would end) the same server state; handles also survive a server restart, so open files
-// keep working after it. Creation is an exclusive OPEN through libnfs (NFSv4 creates files
-// only with OPEN); its CLOSE goes out together with one COMPOUND that sets mode, owner and times
-// and returns the handle and the attributes that answer FUSE's getattr right after the create
-// without another round trip. Writes go in
-// UNSTABLE pieces of nfs4::kMaxWriteBytes (libnfs encodes a request in 4 KiB), all in flight at
-// once; flush and fsync COMMIT what was written, so data is durable after close(2) as with the
-// kernel NFS client.
+// keep working after it. Creation is an exclusive OPEN through libnfs (NFSv4 creates files only
+// with OPEN); its CLOSE goes out together with one COMPOUND that sets mode, owner and times and
+// returns the handle, the attributes that answer FUSE's getattr right after the create, and the
+// parent directory's attributes (see PostOpAttrs). Writes go in UNSTABLE pieces of
+// nfs4::kMaxWriteBytes (libnfs encodes a request in 4 KiB), all in flight at once, except a new
+// file's small first write (FILE_SYNC, see Write); flush and fsync COMMIT what was written, so
+// data is durable after close(2) as with the kernel NFS client.
 //
 // Identity: every request carries the mount process's AUTH_SYS credentials (root for the node
 // plugin); the kernel checks the caller's permissions against the reported modes before a call
