@@ -355,7 +355,7 @@ void Uncontended(Fixture& f) {
   // the same LeaseStore calls the service makes, on a lock of its own.
   lockd::LeaseStore store(f.client);
   const std::string name = "bench-store-pieces";
-  Must(store.Reserve(f.volume_key, name, 1, 1 << 20));  // as the service does once per token block
+  Must(store.Reserve(f.volume_key, name, 1, {1 << 20}));  // as the service does once per token block
   uint64_t token = 0;
   uint64_t put_requests = 0;
   uint64_t delete_requests = 0;

@@ -92,11 +92,15 @@ grpc::Status SendRelease(const Connection& connection, const v1::ReleaseRequest&
   return connection.stub->Release(&context, request, response);
 }
 
+// Carries the lease as granted, so that a restarted lockd that lost its record takes it back.
 Status Renew(const Connection& connection, const v1::LockRef& ref, const std::string& lease_id,
-             grpc::ClientContext* context) {
+             const v1::Lease& granted, grpc::ClientContext* context) {
   v1::RenewRequest request;
   *request.mutable_lock() = ref;
   request.set_lease_id(lease_id);
+  request.set_ttl_ms(granted.ttl_ms());
+  request.set_mode(granted.mode());
+  request.set_fencing_token(granted.fencing_token());
   v1::RenewResponse response;
   return FromGrpc(connection.stub->Renew(context, request, &response),
                   "lockd at " + connection.address + ": renewing lock " + ref.name());
@@ -104,12 +108,12 @@ Status Renew(const Connection& connection, const v1::LockRef& ref, const std::st
 
 class LeaseImpl final : public Lease {
  public:
-  LeaseImpl(Connection connection, v1::LockRef ref, std::string lease_id, uint64_t token,
+  LeaseImpl(Connection connection, v1::LockRef ref, std::string lease_id, v1::Lease granted,
             milliseconds ttl, Clock::time_point sent, std::function<void(const Status&)> on_lost)
       : connection_(std::move(connection)),
         ref_(std::move(ref)),
         lease_id_(std::move(lease_id)),
-        token_(token),
+        granted_(std::move(granted)),
         ttl_(ttl),
         on_lost_(std::move(on_lost)),
         deadline_(sent + ttl) {
@@ -122,7 +126,7 @@ class LeaseImpl final : public Lease {
     if (thread_.joinable()) thread_.join();
   }
 
-  uint64_t token() const override { return token_; }
+  uint64_t token() const override { return granted_.fencing_token(); }
   const std::string& lease_id() const override { return lease_id_; }
   bool lost() const override { return lost_.load(); }
 
@@ -135,15 +139,18 @@ class LeaseImpl final : public Lease {
       if (renewing_ != nullptr) renewing_->TryCancel();
     }
     cv_.notify_all();
-    // Release may be called from on_lost, on the renewal thread; the destructor joins it then.
-    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 
     v1::ReleaseRequest request;
     *request.mutable_lock() = ref_;
     request.set_lease_id(lease_id_);
     v1::ReleaseResponse response;
-    return FromGrpc(SendRelease(connection_, request, &response, Clock::now() + kReleaseTimeout),
-                    "lockd at " + connection_.address + ": releasing lock " + ref_.name());
+    Status released =
+        FromGrpc(SendRelease(connection_, request, &response, Clock::now() + kReleaseTimeout),
+                 "lockd at " + connection_.address + ": releasing lock " + ref_.name());
+    // The renewal thread starts no renewal once stopping_ is set, so it can end while the release
+    // is on its way. Release may be called from on_lost, on that thread: the destructor joins it.
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    return released;
   }
 
  private:
@@ -171,7 +178,7 @@ class LeaseImpl final : public Lease {
       SetDeadline(&context, std::min(sent + ttl_ / 3, give_up));
       renewing_ = &context;
       lock.unlock();
-      Status renewed = Renew(connection_, ref_, lease_id_, &context);
+      Status renewed = Renew(connection_, ref_, lease_id_, granted_, &context);
       lock.lock();
       renewing_ = nullptr;
       if (stopping_) return;
@@ -204,7 +211,7 @@ class LeaseImpl final : public Lease {
   const Connection connection_;
   const v1::LockRef ref_;
   const std::string lease_id_;
-  const uint64_t token_;
+  const v1::Lease granted_;  // as Acquire answered it
   const milliseconds ttl_;
   const std::function<void(const Status&)> on_lost_;
   std::atomic<bool> lost_{false};
@@ -287,15 +294,15 @@ class LockClientImpl final : public LockClient {
           base = Clock::now();
           grpc::ClientContext renew_context;
           SetDeadline(&renew_context, base + options.ttl / 3);
-          Status renewed = Renew(connection_, request.lock(), request.lease_id(), &renew_context);
+          Status renewed = Renew(connection_, request.lock(), request.lease_id(), response.lease(), &renew_context);
           if (!renewed.ok()) {
             ReleaseQuietly(request);
             return renewed;
           }
         }
         return std::unique_ptr<Lease>(std::make_unique<LeaseImpl>(
-            connection_, request.lock(), request.lease_id(), response.lease().fencing_token(),
-            options.ttl, base, std::move(options.on_lost)));
+            connection_, request.lock(), request.lease_id(), response.lease(), options.ttl, base,
+            std::move(options.on_lost)));
       }
       if (!forever && Clock::now() >= end) {
         // lockd keeps a place in the queue for a repeat of a wait: give it up, nobody will ask.

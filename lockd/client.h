@@ -4,7 +4,9 @@
 //   auto lease = (*client)->Acquire("cache", {.ttl = 15s, .timeout = 30s});
 //   if (lease.ok()) { use (*lease)->token(); ... (*lease)->Release(); }
 //
-// A Lease renews itself in the background every ttl/3 (retrying failures every ttl/10). Its LOCAL
+// A Lease renews itself in the background every ttl/3 (retrying failures every ttl/10), each
+// renewal carrying the lease's mode and token, so that a lockd restarted before it recorded the
+// lease takes it back (a reclaim, docs/locks.md). Its LOCAL
 // deadline is the time the last successful renewal (or the acquire) was SENT plus the TTL, by
 // this process's steady clock; lockd counts from when it receives the call, so the local deadline
 // always comes first, and a client's wall clock never extends anything. The lease is lost when

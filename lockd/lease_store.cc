@@ -118,22 +118,6 @@ std::optional<uint64_t> TokensGeneration(std::string_view entry) {
   return generation;
 }
 
-std::string EncodeReserved(uint64_t reserved) {
-  return std::string(kVersion) + " reserved=" + std::to_string(reserved);
-}
-
-Result<uint64_t> DecodeReserved(std::string_view text) {
-  std::vector<std::string_view> fields = SplitFields(text);
-  std::optional<std::string_view> value;
-  if (fields.size() == 2 && fields[0] == kVersion) value = FieldValue(fields[1], "reserved");
-  uint64_t reserved = 0;
-  if (!value || !ParseNumber(*value, &reserved)) {
-    return Internal("token record " + nfs::QuoteForMessage(text) +
-                    " is not \"v1 reserved=<n>\"");
-  }
-  return reserved;
-}
-
 }  // namespace
 
 Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::string& name) {
@@ -164,10 +148,11 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
       return text.status();
     }
     if (is_tokens) {
-      Result<uint64_t> reserved = DecodeReserved(*text);
-      if (!reserved.ok()) return reserved.status().WithContext(path);
+      Result<Reservation> reservation = DecodeReservation(*text);
+      if (!reservation.ok()) return reservation.status().WithContext(path);
       lock.generation = *generation;
-      lock.reserved = *reserved;
+      lock.reserved = reservation->reserved;
+      lock.grace = reservation->grace;
       have_tokens = true;
     } else {
       Result<StoredLease> lease = DecodeLease(std::string(lease_id), *text);
@@ -181,10 +166,10 @@ Result<StoredLock> LeaseStore::Load(const std::string& volume_key, const std::st
 }
 
 Status LeaseStore::Reserve(const std::string& volume_key, const std::string& name,
-                           uint64_t generation, uint64_t reserved) {
+                           uint64_t generation, const Reservation& reservation) {
   if (generation == 0) return InvalidArgument("token reservations start at generation 1");
-  return WriteRecord(*client_, volume_key, name, TokensEntry(generation), EncodeReserved(reserved),
-                     Expect::kOnlyNew);
+  return WriteRecord(*client_, volume_key, name, TokensEntry(generation),
+                     EncodeReservation(reservation), Expect::kOnlyNew);
 }
 
 Status LeaseStore::DropReservation(const std::string& volume_key, const std::string& name,
@@ -249,6 +234,31 @@ Result<StoredLease> DecodeLease(const std::string& lease_id, std::string_view te
   }
   lease.ttl = std::chrono::milliseconds(ttl_ms);
   return lease;
+}
+
+std::string EncodeReservation(const Reservation& reservation) {
+  std::string text = std::string(kVersion) + " reserved=" + std::to_string(reservation.reserved);
+  if (reservation.grace.count() > 0) text += " grace_ms=" + std::to_string(reservation.grace.count());
+  return text;
+}
+
+Result<Reservation> DecodeReservation(std::string_view text) {
+  std::vector<std::string_view> fields = SplitFields(text);
+  std::optional<std::string_view> reserved, grace = "0";
+  if ((fields.size() == 2 || fields.size() == 3) && fields[0] == kVersion) {
+    reserved = FieldValue(fields[1], "reserved");
+    if (fields.size() == 3) grace = FieldValue(fields[2], "grace_ms");
+  }
+  Reservation reservation;
+  uint64_t grace_ms = 0;
+  if (!reserved || !grace || !ParseNumber(*reserved, &reservation.reserved) ||
+      !ParseNumber(*grace, &grace_ms) || grace_ms > static_cast<uint64_t>(kMaxTtl.count()) ||
+      (fields.size() == 3 && grace_ms == 0)) {
+    return Internal("token record " + nfs::QuoteForMessage(text) +
+                    " is not \"v1 reserved=<n>[ grace_ms=<t>]\"");
+  }
+  reservation.grace = std::chrono::milliseconds(grace_ms);
+  return reservation;
 }
 
 }  // namespace nfsprov::lockd

@@ -19,6 +19,21 @@ void LeaseTable::Restore(const std::string& lease_id, LockMode mode, uint64_t to
   last_token_ = std::max(last_token_, token);
 }
 
+void LeaseTable::HoldGrantsUntil(SteadyClock::time_point until) { grants_held_until_ = until; }
+
+bool LeaseTable::Reclaim(const std::string& lease_id, LockMode mode, uint64_t token,
+                         std::chrono::milliseconds ttl, SteadyClock::time_point now) {
+  Expire(now);
+  if (!InGrace(now) || token == 0 || token > last_token_) return false;
+  if (FindHolder(lease_id) || IsWaiting(lease_id)) return false;
+  const bool conflicts = std::any_of(holders_.begin(), holders_.end(), [&](const Holder& h) {
+    return mode == LockMode::kExclusive || h.mode == LockMode::kExclusive || h.token == token;
+  });
+  if (conflicts) return false;
+  holders_.push_back(Holder{lease_id, mode, token, ttl, now + ttl});
+  return true;
+}
+
 std::optional<Holder> LeaseTable::Request(const std::string& lease_id, LockMode mode,
                                           std::chrono::milliseconds ttl,
                                           SteadyClock::time_point now) {
@@ -77,6 +92,7 @@ std::vector<Holder> LeaseTable::Expire(SteadyClock::time_point now) {
   dropped.assign(std::make_move_iterator(stale), std::make_move_iterator(holders_.end()));
   holders_.erase(stale, holders_.end());
   std::erase_if(waiters_, [&](const Waiter& w) { return w.away_until && *w.away_until <= now; });
+  if (grants_held_until_ && now >= *grants_held_until_) grants_held_until_.reset();
   GrantInOrder(now);
   return dropped;
 }
@@ -102,10 +118,12 @@ std::optional<SteadyClock::time_point> LeaseTable::NextExpiry() const {
   for (const Waiter& w : waiters_) {
     if (w.away_until) consider(*w.away_until);
   }
+  if (grants_held_until_) consider(*grants_held_until_);
   return next;
 }
 
 void LeaseTable::GrantInOrder(SteadyClock::time_point now) {
+  if (InGrace(now)) return;
   // Stop at the first waiter that cannot be granted, or is away: nobody overtakes it (no
   // starvation).
   while (!waiters_.empty()) {

@@ -16,6 +16,8 @@
 //     call (a client waits in calls of bounded length) to resume it, until its time away runs
 //     out. While away it is not granted, and nobody behind it is either (strict FIFO).
 //   - Lease IDs are the caller's; one ID is at most one holder or one waiter.
+//   - Grace: after HoldGrantsUntil(t) nothing is granted before t (requests queue); meanwhile
+//     Reclaim puts back holders that the table did not know, as they come forward.
 #pragma once
 
 #include <chrono>
@@ -56,6 +58,19 @@ class LeaseTable {
   void Restore(const std::string& lease_id, LockMode mode, uint64_t token,
                std::chrono::milliseconds ttl, SteadyClock::time_point now);
 
+  // Grants nothing before `until`: a restarted lockd's grace, while holders of grants the share
+  // may not have recorded can still come forward (Reclaim). Waiters keep queueing.
+  void HoldGrantsUntil(SteadyClock::time_point until);
+  // During the grace only, puts back a holder the table does not know, as its holder presents it
+  // (its record had not been written when the lockd before stopped). It expires at now + ttl.
+  // Refused (false) outside the grace, for a token of 0 or above last_token, for an ID that
+  // holds or waits, and when it conflicts with a holder (exclusive with anyone; shared with an
+  // exclusive holder; a holder with the same token): conflicting holders cannot both have been
+  // granted.
+  bool Reclaim(const std::string& lease_id, LockMode mode, uint64_t token,
+               std::chrono::milliseconds ttl, SteadyClock::time_point now);
+  bool InGrace(SteadyClock::time_point now) const { return grants_held_until_ && now < *grants_held_until_; }
+
   // Asks for the lock: expires stale holders, then queues `lease_id` at the back and grants in
   // FIFO order what can be granted. Returns the holder when lease_id holds the lock afterwards.
   // Asking again for an ID that waits keeps its place (a parked one is back); for one that
@@ -91,8 +106,8 @@ class LeaseTable {
   std::optional<Holder> FindHolder(const std::string& lease_id) const;
   bool IsWaiting(const std::string& lease_id) const;
 
-  // When Expire will next change something: the earliest holder expiry or parked waiter's
-  // lapse; nullopt when there is neither.
+  // When Expire will next change something: the earliest holder expiry, parked waiter's lapse
+  // or end of the grace; nullopt when there is none.
   std::optional<SteadyClock::time_point> NextExpiry() const;
 
   const std::vector<Holder>& holders() const { return holders_; }
@@ -105,6 +120,7 @@ class LeaseTable {
   std::vector<Holder> holders_;
   std::deque<Waiter> waiters_;
   uint64_t last_token_ = 0;
+  std::optional<SteadyClock::time_point> grants_held_until_;  // the grace; reset once over
 };
 
 }  // namespace nfsprov::lockd

@@ -25,8 +25,6 @@ constexpr milliseconds kCancelPoll{200};
 // with the same lease ID (clients wait in calls of bounded length: lockd/client.cc asks again at
 // once). Releasing the lease ID gives the place up at once.
 constexpr milliseconds kKeepPlace{1000};
-// Lease-record deletes waiting for the background worker before releases delete inline.
-constexpr std::size_t kMaxQueuedDeletes = 1024;
 
 Status PermissionDenied(std::string message) {
   return {StatusCode::kPermissionDenied, std::move(message)};
@@ -110,13 +108,16 @@ struct LockService::Lock {
   LeaseTable table;
   uint64_t generation = 0;  // of the persisted token reservation
   uint64_t reserved = 0;    // the persisted token reservation
+  milliseconds grace{0};    // the persisted reservation's grace: no grant answered has a longer TTL
   // Queued Acquire calls, each sleeping on its own condition variable: a change wakes only those
   // it granted or dropped, not every waiter (64 waiters, one grant: one wake-up, not 64).
   std::map<std::string, std::condition_variable*> sleepers;
   // The service's totals, and what this lock last added to them.
   std::atomic<int64_t>* held_total = nullptr;
   std::atomic<int64_t>* waiting_total = nullptr;
-  SerialWorker* record_deletes = nullptr;  // the service's
+  SerialWorker* record_writes = nullptr;  // the service's
+  std::atomic<int64_t>* failed_writes = nullptr;  // the service's count of background writes that failed
+  std::size_t max_queued_writes = 0;  // LockServiceOptions
   int64_t held = 0, waiting = 0;
 
   // Brings the service's totals up to date with the table; after every change of it.
@@ -150,33 +151,42 @@ struct LockService::Lock {
   // Deletes a lease's record on the service's worker, after the caller has answered: the lock is
   // free in memory already, and lease IDs are not reused, so the delete cannot remove a newer
   // record. A record left behind (lockd stopped first) only makes a restarted lockd hold a dead
-  // lease for one more TTL. When the share is slower than the releases, the deletes run inline
-  // instead, so the backlog stays bounded.
+  // lease for one more TTL.
   void DeleteRecordLater(const std::string& lease_id) {
-    RemoveLater([share = share, volume_key = volume_key, name = name, lease_id] {
+    WriteLater([share = share, volume_key = volume_key, name = name, lease_id] {
       return share->leases.DeleteLease(volume_key, name, lease_id);
     });
   }
 
-  // Runs `remove`, the delete of a record nothing reads any more, as DeleteRecordLater does.
-  void RemoveLater(std::function<Status()> remove) {
-    auto run = [remove = std::move(remove)] {
-      Status removed = remove();
-      if (!removed.ok()) spdlog::warn("cannot delete lock record: {}", removed.ToString());
-    };
-    if (record_deletes->backlog() >= kMaxQueuedDeletes) {
-      run();
-    } else {
-      record_deletes->Post(std::move(run));
-    }
+  // Runs `write` on the service's worker, in order with every write posted before it (a lease's
+  // delete never overtakes its own record).
+  void WriteLater(std::function<Status()> write) {
+    record_writes->Post([write = std::move(write), failed = failed_writes] {
+      Status written = write();
+      if (written.ok()) return;
+      failed->fetch_add(1);
+      spdlog::warn("cannot write lock record: {}", written.ToString());
+    });
   }
 
-  // Writes the grant (and a new token block when its token passes the reservation) before the
-  // caller replies with it.
+  // Makes a grant (or a TTL change) safe to answer before its lease record is written, then
+  // queues that write. The lock's reservation must cover the token (tokens never go backwards)
+  // and carry a grace at least as long as the lease's TTL: a lockd restarted after a crash
+  // holds new grants back that long, while holders whose records never made it reclaim their
+  // leases. That reservation is written before the answer; it changes once per token block and
+  // when a longer TTL comes, so a grant usually waits for no NFS request at all.
   Status PersistLocked(const Holder& holder, uint64_t token_block) {
-    if (holder.token > reserved) {
-      const uint64_t next = holder.token + token_block - 1;
-      Status reserved_now = share->leases.Reserve(volume_key, name, generation + 1, next);
+    // Deletes are always queued (at most one per lease), so refusing grants bounds the queue.
+    if (const std::size_t backlog = record_writes->backlog(); backlog >= max_queued_writes) {
+      return Unavailable(std::to_string(backlog) + " lock records are still waiting to be written: "
+                         "the share is slow or unreachable; ask again");
+    }
+    const bool beyond_tokens = holder.token > reserved;
+    if (beyond_tokens || holder.ttl > grace) {
+      const uint64_t next = beyond_tokens ? holder.token + token_block - 1 : reserved;
+      const milliseconds next_grace = std::max(grace, holder.ttl);
+      Status reserved_now =
+          share->leases.Reserve(volume_key, name, generation + 1, {next, next_grace});
       if (reserved_now.code() == StatusCode::kAlreadyExists) {
         // Another lockd serves this lock too and reserved tokens since this one loaded it: its
         // state is on the share, so the next call loads it instead of granting from this memory.
@@ -187,15 +197,34 @@ struct LockService::Lock {
       }
       NFSPROV_RETURN_IF_ERROR(reserved_now);
       if (reserved != 0) {  // a reservation was loaded or made before: its record is stale now
-        RemoveLater([share = share, volume_key = volume_key, name = name, stale = generation] {
+        WriteLater([share = share, volume_key = volume_key, name = name, stale = generation] {
           return share->leases.DropReservation(volume_key, name, stale);
         });
       }
       ++generation;
       reserved = next;
+      grace = next_grace;
     }
-    return share->leases.PutLease(volume_key, name,
-                                  {holder.lease_id, holder.mode, holder.token, holder.ttl});
+    WriteLater([share = share, volume_key = volume_key, name = name,
+                lease = StoredLease{holder.lease_id, holder.mode, holder.token, holder.ttl}] {
+      return share->leases.PutLease(volume_key, name, lease);
+    });
+    return {};
+  }
+
+  // After a clean stop, with every record written: a restarted lockd need not hold grants back.
+  void ClearGraceLocked() {
+    if (!loaded || grace.count() == 0) return;
+    Status cleared = share->leases.Reserve(volume_key, name, generation + 1, {reserved});
+    if (!cleared.ok()) {
+      spdlog::warn("lock {} on volume key {}: cannot clear its grace ({}); a restarted lockd holds "
+                   "new grants back for {} ms", name, volume_key, cleared.ToString(), grace.count());
+      return;
+    }
+    Status dropped = share->leases.DropReservation(volume_key, name, generation);
+    if (!dropped.ok()) spdlog::warn("cannot delete lock record: {}", dropped.ToString());
+    ++generation;
+    grace = milliseconds(0);
   }
 };
 
@@ -209,7 +238,21 @@ LockService::LockService(LockKey key, LockServiceOptions options)
   });
 }
 
-LockService::~LockService() = default;
+// A clean stop: once every record queued is written, no lock needs a restarted lockd to hold its
+// grants back. Unless a background write failed: then a lease may lack its record, and its holder
+// needs the grace to reclaim it.
+LockService::~LockService() {
+  record_writes_.Drain();
+  if (failed_writes_.load() != 0) {
+    spdlog::warn("{} lock record write(s) failed: a restarted lockd keeps the grace", failed_writes_.load());
+    return;
+  }
+  std::lock_guard<std::mutex> guard(mu_);
+  for (const auto& [key, lock] : locks_) {
+    std::lock_guard<std::mutex> lock_guard(lock->mu);
+    lock->ClearGraceLocked();
+  }
+}
 
 Result<LockService::Volume> LockService::CheckVolume(const v1::LockRef& ref) {
   if (ref.volume_id().empty()) return InvalidArgument("volume_id is required");
@@ -288,7 +331,9 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
       slot->name = ref.name();
       slot->held_total = &held_;
       slot->waiting_total = &waiting_;
-      slot->record_deletes = &record_deletes_;
+      slot->record_writes = &record_writes_;
+      slot->failed_writes = &failed_writes_;
+      slot->max_queued_writes = options_.max_queued_writes;
     }
     lock = slot;
   }
@@ -301,8 +346,18 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
     lock->table = LeaseTable(stored->reserved);
     lock->generation = stored->generation;
     lock->reserved = stored->reserved;
+    lock->grace = stored->grace;
     for (const StoredLease& lease : stored->leases) {
       lock->table.Restore(lease.lease_id, lease.mode, lease.token, lease.ttl, now);
+    }
+    if (stored->grace.count() > 0) {
+      // The lockd before did not stop cleanly, and answered grants before writing their records:
+      // some holders may be unknown here. Nobody new gets the lock until any such lease has run
+      // out, unless its holder reclaims it first (Renew with its mode and token).
+      lock->table.HoldGrantsUntil(now + stored->grace);
+      spdlog::warn("lock {} on volume {}: the lockd before stopped without recording every grant; "
+                   "new grants wait {} ms while holders reclaim their leases",
+                   ref.name(), volume->id, stored->grace.count());
     }
     lock->PublishLocked();
     lock->loaded = true;
@@ -385,7 +440,10 @@ Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireR
     // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
     lock.table.Release(id, SteadyClock::now());
     lock.WakeLocked();
-    if (persisted.ok()) return {StatusCode::kAborted, "the caller cancelled the call"};
+    if (persisted.ok()) {
+      lock.DeleteRecordLater(id);  // after its write, which is queued already
+      return {StatusCode::kAborted, "the caller cancelled the call"};
+    }
     return persisted.WithContext("record the grant of lock " + lock.name);
   }
   response->set_granted(true);
@@ -425,6 +483,19 @@ Status LockService::RenewCall(const v1::RenewRequest* request, v1::RenewResponse
   lock.ExpireLocked(now);
   const std::optional<Holder> before = lock.table.FindHolder(request->lease_id());
   std::optional<Holder> holder = lock.table.Renew(request->lease_id(), ttl, now);
+  if (!holder.has_value() && request->fencing_token() != 0) {
+    // A reclaim: lockd restarted before this lease's record was written. A lease's TTL is at
+    // most the grace (PersistLocked), so the grace stands in when the renewal names none.
+    Result<LockMode> mode = ModeOf(request->mode());
+    if (mode.ok() && lock.table.Reclaim(request->lease_id(), *mode, request->fencing_token(),
+                                        ttl.count() != 0 ? ttl : lock.grace, now)) {
+      holder = lock.table.FindHolder(request->lease_id());
+      lock.PublishLocked();
+      spdlog::info("lease {} of lock {} on volume key {} reclaimed (token {})", holder->lease_id,
+                   lock.name, lock.volume_key, holder->token);
+      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
+    }
+  }
   if (!holder.has_value()) {
     return NotFound("lease " + request->lease_id() + " does not hold lock " + lock.name +
                     ": it expired or was released");

@@ -7,13 +7,16 @@
 // LeaseTable behind its own mutex, loaded from the share (LeaseStore) on first use, so a
 // restarted lockd picks up every lease granted before.
 //
-// Persistence before reply: a grant is written (lease record, and a token block when needed)
-// before Acquire answers; if that write fails the grant is revoked and the call fails
-// UNAVAILABLE. Renewals write nothing unless the TTL changes. Releases and expiries delete the
-// record on a background worker, after the in-memory state changed and the caller was answered
-// (a lost delete only makes a restarted lockd keep a dead lease for one more TTL), as does a new
-// token reservation with the one it replaces; the destructor waits for the deletes queued before
-// it.
+// Persistence (docs/locks.md, "State on the share"): a grant is answered before its lease record
+// is written; the record is written on a background worker, in order with the deletes of
+// releases and expiries. What is written before the answer is the lock's token reservation,
+// when the token passes it or the lease's TTL exceeds its grace: it says that no token above it
+// was handed out, and that grants with TTLs of up to the grace may lack a record. A lockd that
+// loads a lock whose reservation has a grace (its predecessor did not stop cleanly) grants
+// nothing new on it for that long, while holders reclaim their leases by renewing with their
+// mode and token (LeaseTable::Reclaim). If writing the reservation fails, the grant is revoked
+// and the call fails UNAVAILABLE. Renewals write nothing unless the TTL changes. The destructor
+// (a clean stop) waits for the queued writes, then clears each lock's grace.
 //
 // Blocking acquires wait on the lock's condition variable until granted, their wait_ms or gRPC
 // deadline passes, the call is cancelled, or the server begins to stop (OnServerStopping: they
@@ -51,6 +54,9 @@ struct LockServiceOptions {
   nfs::ClientOptions client_options;
   uint64_t token_block = 1024;  // tokens reserved per write of the tokens record
   std::chrono::milliseconds volume_cache_ttl{30000};
+  // Record writes waiting for the background worker beyond which grants (and TTL changes) fail
+  // UNAVAILABLE until it catches up: the share is slow or unreachable.
+  std::size_t max_queued_writes = 1024;
 };
 
 class LockService final : public v1::Locks::Service, public csi::StopListener {
@@ -97,7 +103,8 @@ class LockService final : public v1::Locks::Service, public csi::StopListener {
   std::map<std::string, std::shared_ptr<Lock>> locks_;     // by volume key + "/" + name
   std::atomic<int64_t> held_{0}, waiting_{0};  // over all locks
   std::atomic<bool> stopping_{false};
-  SerialWorker record_deletes_;  // after what its tasks use, so it drains before they go
+  std::atomic<int64_t> failed_writes_{0};  // background record writes that failed
+  SerialWorker record_writes_;  // after what its tasks use, so it drains before they go
   metrics::CollectorHandle collector_;  // last: destroyed before what it reads
 };
 

@@ -71,7 +71,7 @@ TEST_F(LeaseStoreTest, LoadOfNothingIsEmpty) {
 }
 
 TEST_F(LeaseStoreTest, ReserveThenLoad) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 100));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {100}));
   EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/tokens.1"), "v1 reserved=100");
   for (const std::string& dir : std::vector<std::string>{
            ".nfsprov/locks", ".nfsprov/locks/" + key_, ".nfsprov/locks/" + key_ + "/" + kLock}) {
@@ -79,7 +79,7 @@ TEST_F(LeaseStoreTest, ReserveThenLoad) {
     ASSERT_EQ(::stat(Local(dir).c_str(), &st), 0) << dir;
     EXPECT_EQ(st.st_mode & 07777, 0700u) << dir;
   }
-  ASSERT_OK(store_->Reserve(key_, kLock, 2, 200));
+  ASSERT_OK(store_->Reserve(key_, kLock, 2, {200}));
   ASSERT_OK(store_->DropReservation(key_, kLock, 1));
   EXPECT_FALSE(std::filesystem::is_symlink(LocalLockDir(key_, kLock) + "/tokens.1"));
   ASSERT_OK(store_->DropReservation(key_, kLock, 1));  // missing: OK
@@ -90,16 +90,29 @@ TEST_F(LeaseStoreTest, ReserveThenLoad) {
   EXPECT_TRUE(lock->leases.empty());
 }
 
+TEST_F(LeaseStoreTest, AReservationCarriesItsGrace) {
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {100, std::chrono::seconds(15)}));
+  EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/tokens.1"), "v1 reserved=100 grace_ms=15000");
+  Result<StoredLock> lock = store_->Load(key_, kLock);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->grace, std::chrono::seconds(15));
+  ASSERT_OK(store_->Reserve(key_, kLock, 2, {100}));  // cleared: the newest generation counts
+  lock = store_->Load(key_, kLock);
+  ASSERT_TRUE(lock.ok()) << lock.status().ToString();
+  EXPECT_EQ(lock->grace.count(), 0);
+  EXPECT_EQ(lock->reserved, 100u);
+}
+
 // Two lockd instances that loaded the same generation: only the first reservation of the next
 // one is taken, so their token blocks never overlap.
 TEST_F(LeaseStoreTest, AGenerationIsReservedOnce) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 100));
-  EXPECT_EQ(store_->Reserve(key_, kLock, 1, 150).code(), StatusCode::kAlreadyExists);
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {100}));
+  EXPECT_EQ(store_->Reserve(key_, kLock, 1, {150}).code(), StatusCode::kAlreadyExists);
   Result<StoredLock> lock = store_->Load(key_, kLock);
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
   EXPECT_EQ(lock->generation, 1u);
   EXPECT_EQ(lock->reserved, 100u);
-  EXPECT_EQ(store_->Reserve(key_, kLock, 0, 1).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Reserve(key_, kLock, 0, {1}).code(), StatusCode::kInvalidArgument);
 }
 
 TEST_F(LeaseStoreTest, NewestGenerationCountsAndTheOldTokensRecordIsGenerationZero) {
@@ -110,7 +123,7 @@ TEST_F(LeaseStoreTest, NewestGenerationCountsAndTheOldTokensRecordIsGenerationZe
   ASSERT_TRUE(lock.ok()) << lock.status().ToString();
   EXPECT_EQ(lock->generation, 0u);
   EXPECT_EQ(lock->reserved, 30u);
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 60));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {60}));
   ASSERT_OK(store_->DropReservation(key_, kLock, 0));
   EXPECT_FALSE(std::filesystem::is_symlink(dir + "/tokens"));
   // A drop that did not happen (a crash) leaves an older generation: it does not count.
@@ -126,7 +139,7 @@ TEST_F(LeaseStoreTest, LeasesRoundTripSorted) {
   const StoredLease c{kIdC, LockMode::kShared, 3, 5s};
   const StoredLease a{kIdA, LockMode::kExclusive, 1, 30s};
   const StoredLease b{kIdB, LockMode::kShared, 2, 3600s};
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 64));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {64}));
   for (const StoredLease& lease : {c, a, b}) ASSERT_OK(store_->PutLease(key_, kLock, lease));
   EXPECT_EQ(LocalLink(LocalLockDir(key_, kLock) + "/lease." + kIdA),
             "v1 mode=x token=1 ttl_ms=30000");
@@ -164,21 +177,21 @@ TEST_F(LeaseStoreTest, PutLeaseReplaces) {
 // The point of the layout: once the lock's directory exists, a grant or a reservation is one
 // COMPOUND; a new lock of a known volume adds one MKDIR.
 TEST_F(LeaseStoreTest, WritesCostOneRequest) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 10));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {10}));
   uint64_t before = client_->RequestCount();
   ASSERT_OK(store_->PutLease(key_, kLock, {kIdA, LockMode::kExclusive, 1, 10s}));
   EXPECT_EQ(client_->RequestCount() - before, 1u);
   before = client_->RequestCount();
-  ASSERT_OK(store_->Reserve(key_, kLock, 2, 20));
+  ASSERT_OK(store_->Reserve(key_, kLock, 2, {20}));
   EXPECT_EQ(client_->RequestCount() - before, 1u);
   before = client_->RequestCount();
-  ASSERT_OK(store_->Reserve(key_, "second-lock", 1, 10));
+  ASSERT_OK(store_->Reserve(key_, "second-lock", 1, {10}));
   EXPECT_EQ(client_->RequestCount() - before, 3u);  // create, mkdir, create
 }
 
 TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));  // no directories at all
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 1));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {1}));
   ASSERT_OK(store_->DeleteLease(key_, kLock, kIdA));
   ASSERT_OK(MetadataStore(client_).DeleteVolumeLocks(other_key_));
 }
@@ -186,7 +199,7 @@ TEST_F(LeaseStoreTest, DeleteOfMissingIsOk) {
 TEST_F(LeaseStoreTest, DeleteVolumeLocksKeepsOtherVolumes) {
   for (const std::string& key : {key_, other_key_}) {
     for (const char* name : {"one", "two"}) {
-      ASSERT_OK(store_->Reserve(key, name, 1, 8));
+      ASSERT_OK(store_->Reserve(key, name, 1, {8}));
       ASSERT_OK(store_->PutLease(key, name, {kIdA, LockMode::kShared, 1, 10s}));
     }
   }
@@ -221,7 +234,7 @@ TEST_F(LeaseStoreTest, IgnoresEntriesThatAreNotRecords) {
 }
 
 TEST_F(LeaseStoreTest, CorruptRecordIsInternal) {
-  ASSERT_OK(store_->Reserve(key_, kLock, 1, 5));
+  ASSERT_OK(store_->Reserve(key_, kLock, 1, {5}));
   const std::string dir = LocalLockDir(key_, kLock);
   ASSERT_EQ(::symlink("v1 mode=x token=zero ttl_ms=1000", (dir + "/lease." + kIdA).c_str()), 0);
   Result<StoredLock> lock = store_->Load(key_, kLock);
@@ -246,7 +259,7 @@ TEST_F(LeaseStoreTest, BadInputIsRefusedBeforeTheServer) {
   for (const std::string& bad_key :
        std::vector<std::string>{"", "NOTAKEY", "../../etc", key_ + "/x"}) {
     EXPECT_EQ(store_->Load(bad_key, kLock).status().code(), StatusCode::kInvalidArgument);
-    EXPECT_EQ(store_->Reserve(bad_key, kLock, 1, 1).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store_->Reserve(bad_key, kLock, 1, {1}).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->PutLease(bad_key, kLock, good).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->DeleteLease(bad_key, kLock, kIdA).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(MetadataStore(client_).DeleteVolumeLocks(bad_key).code(), StatusCode::kInvalidArgument);
@@ -255,7 +268,7 @@ TEST_F(LeaseStoreTest, BadInputIsRefusedBeforeTheServer) {
        std::vector<std::string>{"", ".", "..", ".hidden", "a/b", "sp ace", std::string(201, 'n')}) {
     EXPECT_EQ(store_->Load(key_, bad_name).status().code(), StatusCode::kInvalidArgument)
         << bad_name;
-    EXPECT_EQ(store_->Reserve(key_, bad_name, 1, 1).code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(store_->Reserve(key_, bad_name, 1, {1}).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->PutLease(key_, bad_name, good).code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store_->DeleteLease(key_, bad_name, kIdA).code(), StatusCode::kInvalidArgument);
   }

@@ -340,5 +340,37 @@ TEST_F(LockClientTest, LeaseIsLostWhenLockdNoLongerHoldsIt) {
   EXPECT_TRUE((*lease)->lost());
 }
 
+// lockd crashed before the lease's record was written (the state it leaves is made by hand): the
+// restarted lockd does not know the lease, and the renewal reclaims it with its mode and token.
+TEST_F(LockClientTest, RenewalReclaimsALeaseARestartedLockdDidNotRecord) {
+  auto client = Client();
+  ASSERT_NE(client, nullptr);
+  AcquireOptions options = Options(5s);
+  options.ttl = 3s;
+  std::atomic<bool> lost{false};
+  options.on_lost = [&](const Status&) { lost = true; };
+  auto lease = client->Acquire("job", options);
+  ASSERT_TRUE(lease.ok()) << lease.status().ToString();
+  const int port = lockd_->bound_port();
+  StopLockd();
+  LeaseStore leases(nfs_client_);
+  const std::string key = KeyForName("pv-locks");
+  Result<StoredLock> stored = leases.Load(key, "job");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_TRUE(leases.Reserve(key, "job", stored->generation + 1, {stored->reserved, 3s}).ok());
+  ASSERT_TRUE(leases.DeleteLease(key, "job", (*lease)->lease_id()).ok());
+  StartLockd(nullptr, port);
+
+  std::this_thread::sleep_for(2500ms);  // two renewals (every ttl/3), past the first one's retries
+  EXPECT_FALSE(lost.load());
+  EXPECT_FALSE((*lease)->lost());
+  auto again = LeaseStore(nfs_client_).Load(key, "job");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_EQ(again->leases.size(), 1u) << "the reclaimed lease is recorded again";
+  EXPECT_EQ(again->leases[0].lease_id, (*lease)->lease_id());
+  EXPECT_EQ(again->leases[0].token, (*lease)->token());
+  EXPECT_TRUE((*lease)->Release().ok());
+}
+
 }  // namespace
 }  // namespace nfsprov::lockd

@@ -118,6 +118,7 @@ class LockdServiceTest : public LockdTest {
 const std::string kLeaseA = "lease-aaaaaaaaaaaaaaaa";
 const std::string kLeaseB = "lease-bbbbbbbbbbbbbbbb";
 const std::string kLeaseC = "lease-cccccccccccccccc";
+const std::string kLeaseD = "lease-dddddddddddddddd";
 
 TEST_F(LockdServiceTest, ExclusiveExcludesAndTokensIncrease) {
   const uint64_t first = MustAcquire("counter", kLeaseA);
@@ -376,7 +377,9 @@ TEST_F(LockdServiceTest, TwoLockdsOnOneShareNeverHandOutTheSameToken) {
       *request.mutable_lock() = Ref("split");
       request.set_lease_id(lease);
       request.set_mode(v1::EXCLUSIVE);
-      request.set_ttl_ms(10000);
+      // A lockd that reloads the lock after the other reserved tokens finds the other's grace
+      // there, and grants nothing for one TTL: the shortest.
+      request.set_ttl_ms(1000);
       v1::AcquireResponse response;
       grpc::ClientContext context;
       grpc::Status status = stub.Acquire(&context, request, &response);
@@ -420,6 +423,125 @@ TEST_F(LockdServiceTest, TwoLockdsOnOneShareNeverHandOutTheSameToken) {
   EXPECT_TRUE(testing::WaitFor([&] { return reservations() == 1; }, seconds(10))) << reservations();
 }
 
+// What a grant writes before its answer: the reservation, with the lease's TTL as its grace, once;
+// the lease record follows on the worker. A clean stop clears the grace.
+TEST_F(LockdServiceTest, GrantsRecordTheirGraceFirstAndACleanStopClearsIt) {
+  LeaseStore leases(nfs_client_);
+  const std::string key = KeyForName("pv-locks");
+  MustAcquire("graced", kLeaseA, v1::EXCLUSIVE, 5000);
+  Result<StoredLock> stored = leases.Load(key, "graced");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->grace, milliseconds(5000));
+  EXPECT_TRUE(testing::WaitFor([&] {
+    Result<StoredLock> now = leases.Load(key, "graced");
+    return now.ok() && now->leases.size() == 1 && now->leases[0].lease_id == kLeaseA;
+  }, seconds(5)));
+  EXPECT_TRUE(Release("graced", kLeaseA));
+  // A longer TTL raises the grace before its grant is answered; a shorter one writes nothing.
+  MustAcquire("graced", kLeaseB, v1::EXCLUSIVE, 8000);
+  EXPECT_TRUE(Release("graced", kLeaseB));
+  stored = leases.Load(key, "graced");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->grace, milliseconds(8000));
+  const uint64_t generation = stored->generation;
+  MustAcquire("graced", kLeaseC, v1::EXCLUSIVE, 2000);
+  EXPECT_TRUE(Release("graced", kLeaseC));
+  stored = leases.Load(key, "graced");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->generation, generation);
+
+  RestartLockd();
+  stored = leases.Load(key, "graced");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->grace.count(), 0);
+  EXPECT_TRUE(stored->leases.empty()) << "every record written and deleted before the stop";
+  MustAcquire("graced", kLeaseA);  // no grace to wait out
+}
+
+// A lockd that stopped without writing every record (a crash) left the grace set and a lease
+// without its record: the next lockd grants nothing new for the grace, and the holder reclaims.
+TEST_F(LockdServiceTest, AfterACrashNewGrantsWaitForTheGraceAndHoldersReclaim) {
+  LeaseStore leases(nfs_client_);
+  const std::string key = KeyForName("pv-locks");
+  const uint64_t token = MustAcquire("crash", kLeaseA, v1::EXCLUSIVE, 2000);
+  StopLockd();
+  // The state the crash would have left: the grace still set, and A's record never written.
+  Result<StoredLock> stored = leases.Load(key, "crash");
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  ASSERT_TRUE(leases.Reserve(key, "crash", stored->generation + 1, {stored->reserved, milliseconds(2000)}).ok());
+  ASSERT_TRUE(leases.DeleteLease(key, "crash", kLeaseA).ok());
+  StartLockd();
+  Connect();
+  const auto loaded = std::chrono::steady_clock::now();
+
+  auto renew = [&](const std::string& lease, v1::Mode mode, uint64_t fencing_token) {
+    v1::RenewRequest request;
+    *request.mutable_lock() = Ref("crash");
+    request.set_lease_id(lease);
+    request.set_mode(mode);
+    request.set_fencing_token(fencing_token);
+    v1::RenewResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub_->Renew(&context, request, &response);
+    EXPECT_TRUE(!status.ok() || response.lease().fencing_token() == fencing_token);
+    return status;
+  };
+  auto try_acquire = [&](const std::string& lease) {
+    v1::AcquireResponse response;
+    EXPECT_TRUE(Acquire(Ref("crash"), lease, v1::EXCLUSIVE, 0, &response, 1000).ok());
+    return response.granted() ? std::optional<uint64_t>(response.lease().fencing_token()) : std::nullopt;
+  };
+
+  EXPECT_FALSE(try_acquire(kLeaseB).has_value()) << "granted during the grace";
+  EXPECT_EQ(Renew("crash", kLeaseA).error_code(), grpc::StatusCode::NOT_FOUND) << "no token: no reclaim";
+  EXPECT_EQ(renew(kLeaseA, v1::EXCLUSIVE, stored->reserved + 1).error_code(), grpc::StatusCode::NOT_FOUND)
+      << "a token above the reservation was never handed out";
+  ASSERT_TRUE(renew(kLeaseA, v1::EXCLUSIVE, token).ok());
+  v1::InspectResponse inspected = Inspect("crash");
+  ASSERT_EQ(inspected.holders_size(), 1);
+  EXPECT_EQ(inspected.holders(0).lease_id(), kLeaseA);
+  EXPECT_EQ(inspected.holders(0).fencing_token(), token);
+  EXPECT_EQ(renew(kLeaseC, v1::SHARED, token > 1 ? token - 1 : token).error_code(), grpc::StatusCode::NOT_FOUND)
+      << "a shared lease cannot have been held beside an exclusive one";
+  EXPECT_TRUE(testing::WaitFor([&] {  // the reclaimed lease is written again
+    Result<StoredLock> now = leases.Load(key, "crash");
+    return now.ok() && now->leases.size() == 1 && now->leases[0].token == token;
+  }, seconds(5)));
+
+  EXPECT_TRUE(Release("crash", kLeaseA));
+  EXPECT_FALSE(try_acquire(kLeaseB).has_value()) << "granted during the grace";
+  std::optional<uint64_t> granted;
+  EXPECT_TRUE(testing::WaitFor([&] { return (granted = try_acquire(kLeaseB)).has_value(); }, seconds(5)));
+  EXPECT_GE(std::chrono::steady_clock::now() - loaded, milliseconds(2000));
+  ASSERT_TRUE(granted.has_value());
+  EXPECT_GT(*granted, stored->reserved) << "tokens continue above the reservation";
+  EXPECT_EQ(renew(kLeaseD, v1::EXCLUSIVE, token).error_code(), grpc::StatusCode::NOT_FOUND)
+      << "no reclaim after the grace";
+}
+
+// With the share away, grants are still answered while their records can wait in the queue; past
+// its limit they fail UNAVAILABLE, and holders keep renewing (renewals write nothing).
+TEST_F(LockdServiceTest, GrantsFailWhenTooManyRecordsWaitAndRenewalsGoOn) {
+  options_.max_queued_writes = 1;
+  options_.client_options.call_timeout = seconds(2);
+  RestartLockd();
+  MustAcquire("outage", kLeaseA, v1::SHARED);  // the reservation: written while the share is there
+  ASSERT_TRUE(server_->Pause().ok());
+  MustAcquire("outage", kLeaseB, v1::SHARED);  // its record waits, in vain, for the share
+  v1::AcquireResponse refused;
+  grpc::Status status = Acquire(Ref("outage"), kLeaseC, v1::SHARED, 0, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("waiting to be written"));
+  EXPECT_EQ(Inspect("outage").holders_size(), 2) << "the refused grant was taken back";
+  EXPECT_TRUE(Renew("outage", kLeaseA).ok());
+  EXPECT_TRUE(Renew("outage", kLeaseB).ok());
+  ASSERT_TRUE(server_->Resume().ok());
+  v1::AcquireResponse granted;
+  EXPECT_TRUE(testing::WaitFor([&] {
+    return Acquire(Ref("outage"), kLeaseC, v1::SHARED, 0, &granted).ok() && granted.granted();
+  }, seconds(20)));
+}
+
 TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
   MustAcquire("records", kLeaseA);
   const std::string dir = MetadataStore::VolumeLocksDir(KeyForName("pv-locks")) + "/records";
@@ -432,7 +554,9 @@ TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
     }
     return found;
   };
-  EXPECT_THAT(names(), ::testing::Contains("lease." + kLeaseA));
+  // The record is written after the answer, soon.
+  EXPECT_TRUE(testing::WaitFor([&] { return ::testing::Value(names(), ::testing::Contains("lease." + kLeaseA)); },
+                               seconds(5)));
   EXPECT_TRUE(Release("records", kLeaseA));
   // The delete runs after the answer; it has to happen soon all the same.
   const auto deadline = std::chrono::steady_clock::now() + seconds(5);

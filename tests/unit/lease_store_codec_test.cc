@@ -93,5 +93,26 @@ TEST(LeaseStoreCodecTest, VolumeLocksDirIsTheMetadataStores) {
   EXPECT_EQ(MetadataStore::VolumeLocksDir(key + "/x"), "");
 }
 
+TEST(LeaseStoreCodecTest, ReservationsRoundTripWithAndWithoutGrace) {
+  EXPECT_EQ(EncodeReservation({42, std::chrono::milliseconds(0)}), "v1 reserved=42");
+  EXPECT_EQ(EncodeReservation({42, 2500ms}), "v1 reserved=42 grace_ms=2500");
+  for (const Reservation& r : {Reservation{0, 0ms}, Reservation{7, 1000ms}, Reservation{1u << 30, 3600s}}) {
+    Result<Reservation> decoded = DecodeReservation(EncodeReservation(r));
+    ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+    EXPECT_EQ(*decoded, r);
+  }
+}
+
+TEST(LeaseStoreCodecTest, DecodeReservationRejectsMalformedRecords) {
+  for (const char* text : {"", "v1", "v2 reserved=1", "v1 reserved=", "v1 reserved=x", "v1 grace_ms=5",
+                           "v1 reserved=1 grace_ms=0", "v1 reserved=1 grace_ms=3600001",
+                           "v1 reserved=1 grace_ms=5 extra=1", "v1 reserved=1 ttl_ms=5"}) {
+    Result<Reservation> decoded = DecodeReservation(text);
+    ASSERT_FALSE(decoded.ok()) << text;
+    EXPECT_EQ(decoded.status().code(), StatusCode::kInternal) << text;
+  }
+}
+
 }  // namespace
+
 }  // namespace nfsprov::lockd

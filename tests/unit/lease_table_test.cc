@@ -381,5 +381,48 @@ TEST(LeaseTableTest, ReleaseAfterExpiryReportsNotHeld) {
   EXPECT_TRUE(t.holders().empty());
 }
 
+TEST(LeaseTableTest, NothingIsGrantedDuringTheGraceAndWaitersFollowInOrderAfterIt) {
+  LeaseTable t(10);
+  t.HoldGrantsUntil(kT0 + 2s);
+  EXPECT_TRUE(t.InGrace(kT0));
+  EXPECT_FALSE(t.Request("a", kX, kTtl, kT0).has_value());
+  EXPECT_FALSE(t.Request("b", kS, kTtl, kT0 + 1s).has_value());
+  EXPECT_EQ(WaiterIds(t), (Ids{"a", "b"}));
+  EXPECT_EQ(t.NextExpiry(), kT0 + 2s);  // waiters wake when the grace ends
+  EXPECT_TRUE(t.Expire(kT0 + 2s - 1ms).empty());
+  EXPECT_TRUE(t.holders().empty());
+  t.Expire(kT0 + 2s);
+  EXPECT_FALSE(t.InGrace(kT0 + 2s));
+  EXPECT_EQ(HolderIds(t), (Ids{"a"}));
+  EXPECT_EQ(t.holders()[0].token, 11u);
+  EXPECT_EQ(WaiterIds(t), (Ids{"b"}));
+  EXPECT_EQ(t.NextExpiry(), kT0 + 2s + kTtl) << "the grace is over";
+}
+
+TEST(LeaseTableTest, HoldersReclaimDuringTheGraceOnly) {
+  LeaseTable t(10);
+  EXPECT_FALSE(t.Reclaim("a", kX, 5, kTtl, kT0)) << "no grace";
+  t.HoldGrantsUntil(kT0 + 2s);
+  EXPECT_FALSE(t.Reclaim("a", kX, 0, kTtl, kT0)) << "token 0 was never handed out";
+  EXPECT_FALSE(t.Reclaim("a", kX, 11, kTtl, kT0)) << "above the last token";
+  ASSERT_TRUE(t.Reclaim("a", kX, 5, kTtl, kT0));
+  ASSERT_EQ(t.holders().size(), 1u);
+  EXPECT_EQ(t.holders()[0].token, 5u);
+  EXPECT_EQ(t.holders()[0].expires, kT0 + kTtl);
+  EXPECT_FALSE(t.Reclaim("a", kX, 5, kTtl, kT0)) << "holds already";
+  EXPECT_FALSE(t.Reclaim("b", kS, 6, kTtl, kT0)) << "beside an exclusive holder";
+  EXPECT_TRUE(t.Release("a", kT0 + 1s));
+  // Shared holders reclaim beside each other, never beside an exclusive one or with one token.
+  EXPECT_TRUE(t.Reclaim("b", kS, 6, kTtl, kT0 + 1s));
+  EXPECT_TRUE(t.Reclaim("c", kS, 7, kTtl, kT0 + 1s));
+  EXPECT_FALSE(t.Reclaim("d", kS, 7, kTtl, kT0 + 1s)) << "two holders with one token";
+  EXPECT_FALSE(t.Reclaim("e", kX, 8, kTtl, kT0 + 1s)) << "exclusive beside shared holders";
+  EXPECT_FALSE(t.Request("w", kS, kTtl, kT0 + 1s).has_value()) << "new grants wait for the grace";
+  EXPECT_FALSE(t.Reclaim("w", kS, 9, kTtl, kT0 + 1s)) << "waits already";
+  EXPECT_FALSE(t.Reclaim("f", kS, 9, kTtl, kT0 + 2s)) << "the grace is over";
+  EXPECT_EQ(t.last_token(), 11u) << "the waiter was granted the next token once the grace ended";
+  EXPECT_EQ(HolderIds(t), (Ids{"b", "c", "w"}));
+}
+
 }  // namespace
 }  // namespace nfsprov::lockd
