@@ -384,7 +384,8 @@ CallerRun DeleteVolumes(const Rig& rig, int callers, const std::vector<std::stri
 
 CallerRun DeletePhase(const Rig& rig, const Phase& phase) {
   WaitForEmptyTrash(rig.server);
-  return Observed(rig, Describe("DeleteVolume", phase), [&] { return DeleteVolumes(rig, phase.callers, phase.volume_ids); });
+  return Observed(rig, Describe("DeleteVolume", phase),
+                  [&] { return DeleteVolumes(rig, phase.callers, phase.volume_ids); });
 }
 
 struct CreateRound {
@@ -402,8 +403,8 @@ CreateRound MedianCreateRound(const Rig& rig, Phase& phase) {
   constexpr int kRawDirectories = 10000;
   int raw_runs = 0;
   auto raw_run = [&] {
-    return RawPipelined(rig.server, rig.raw_client, "/raw_" + phase.tag + "_" + std::to_string(raw_runs++),
-                        kRawDirectories);
+    const std::string dir = "/raw_" + phase.tag + "_" + std::to_string(raw_runs++);
+    return RawPipelined(rig.server, rig.raw_client, dir, kRawDirectories);
   };
   std::vector<CreateRound> rounds;
   RawMkdir before = raw_run();
@@ -419,7 +420,8 @@ CreateRound MedianCreateRound(const Rig& rig, Phase& phase) {
     rounds.push_back(std::move(r));
     before = after;
   }
-  std::sort(rounds.begin(), rounds.end(), [](const CreateRound& a, const CreateRound& b) { return a.ratio < b.ratio; });
+  std::sort(rounds.begin(), rounds.end(),
+            [](const CreateRound& a, const CreateRound& b) { return a.ratio < b.ratio; });
   if (rounds.size() > 1) {  // the spread the median was taken from
     Emit("controller.create_volume." + phase.tag + ".lowest_round_ratio", "ratio", rounds.front().ratio);
     Emit("controller.create_volume." + phase.tag + ".highest_round_ratio", "ratio", rounds.back().ratio);
@@ -440,7 +442,8 @@ CallerRun ThroughputBenchmarks(const Rig& rig, const RawMkdir& raw) {
     // CreateVolume/s over raw MKDIR/s while the server's CPU is the limit, whatever the driver does.
     const double server_cpu = run.server_cpu_s / static_cast<double>(run.latencies_s.size());
     EmitVs("controller.create_volume_server_cpu." + phase.tag, "us/op", server_cpu * 1e6,
-           "raw_mkdir_server_cpu_around", median.around.server_cpu_s * 1e6, median.around.server_cpu_s / server_cpu);
+           "raw_mkdir_server_cpu_around", median.around.server_cpu_s * 1e6,
+           median.around.server_cpu_s / server_cpu);
     if (phase.callers == 1) one_caller_creates = median.run;
   }
   for (const Phase& phase : phases) {

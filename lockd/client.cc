@@ -294,7 +294,8 @@ class LockClientImpl final : public LockClient {
           base = Clock::now();
           grpc::ClientContext renew_context;
           SetDeadline(&renew_context, base + options.ttl / 3);
-          Status renewed = Renew(connection_, request.lock(), request.lease_id(), response.lease(), &renew_context);
+          Status renewed = Renew(connection_, request.lock(), request.lease_id(), response.lease(),
+                                 &renew_context);
           if (!renewed.ok()) {
             ReleaseQuietly(request);
             return renewed;

@@ -18,10 +18,11 @@
 //
 // Tokens are reserved in blocks: lockd persists reserved = token + block before it replies with a
 // token above the reservation, so a grant usually costs one NFS request (its lease record, which
-// lockd writes after answering: the reservation's grace covers it). After a restart the next token is reserved + 1: gaps, never repeats. Each reservation is an
-// exclusive CREATE of the next generation's record, so two lockd instances that serve the same
-// lock at once (a replacement started while the old one still runs) never reserve overlapping
-// blocks: the second to try finds the generation taken (ALREADY_EXISTS) and must load again.
+// lockd writes after answering: the reservation's grace covers it). After a restart the next
+// token is reserved + 1: gaps, never repeats. Each reservation is an exclusive CREATE of the next
+// generation's record, so two lockd instances that serve the same lock at once (a replacement
+// started while the old one still runs) never reserve overlapping blocks: the second to try
+// finds the generation taken (ALREADY_EXISTS) and must load again.
 //
 // DeleteVolume removes a volume's locks (MetadataStore::DeleteVolumeLocks).
 //

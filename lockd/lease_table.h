@@ -69,7 +69,9 @@ class LeaseTable {
   // granted.
   bool Reclaim(const std::string& lease_id, LockMode mode, uint64_t token,
                std::chrono::milliseconds ttl, SteadyClock::time_point now);
-  bool InGrace(SteadyClock::time_point now) const { return grants_held_until_ && now < *grants_held_until_; }
+  bool InGrace(SteadyClock::time_point now) const {
+    return grants_held_until_ && now < *grants_held_until_;
+  }
 
   // Asks for the lock: expires stale holders, then queues `lease_id` at the back and grants in
   // FIFO order what can be granted. Returns the holder when lease_id holds the lock afterwards.

@@ -116,7 +116,7 @@ struct LockService::Lock {
   std::atomic<int64_t>* held_total = nullptr;
   std::atomic<int64_t>* waiting_total = nullptr;
   SerialWorker* record_writes = nullptr;  // the service's
-  std::atomic<int64_t>* failed_writes = nullptr;  // the service's count of background writes that failed
+  std::atomic<int64_t>* failed_writes = nullptr;  // the service's: background writes that failed
   std::size_t max_queued_writes = 0;  // LockServiceOptions
   int64_t held = 0, waiting = 0;
 
@@ -244,7 +244,8 @@ LockService::LockService(LockKey key, LockServiceOptions options)
 LockService::~LockService() {
   record_writes_.Drain();
   if (failed_writes_.load() != 0) {
-    spdlog::warn("{} lock record write(s) failed: a restarted lockd keeps the grace", failed_writes_.load());
+    spdlog::warn("{} lock record write(s) failed: a restarted lockd keeps the grace",
+                 failed_writes_.load());
     return;
   }
   std::lock_guard<std::mutex> guard(mu_);

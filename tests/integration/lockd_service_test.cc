@@ -468,7 +468,8 @@ TEST_F(LockdServiceTest, AfterACrashNewGrantsWaitForTheGraceAndHoldersReclaim) {
   // The state the crash would have left: the grace still set, and A's record never written.
   Result<StoredLock> stored = leases.Load(key, "crash");
   ASSERT_TRUE(stored.ok()) << stored.status().ToString();
-  ASSERT_TRUE(leases.Reserve(key, "crash", stored->generation + 1, {stored->reserved, milliseconds(2000)}).ok());
+  ASSERT_TRUE(
+      leases.Reserve(key, "crash", stored->generation + 1, {stored->reserved, milliseconds(2000)}).ok());
   ASSERT_TRUE(leases.DeleteLease(key, "crash", kLeaseA).ok());
   StartLockd();
   Connect();
@@ -501,7 +502,8 @@ TEST_F(LockdServiceTest, AfterACrashNewGrantsWaitForTheGraceAndHoldersReclaim) {
   ASSERT_EQ(inspected.holders_size(), 1);
   EXPECT_EQ(inspected.holders(0).lease_id(), kLeaseA);
   EXPECT_EQ(inspected.holders(0).fencing_token(), token);
-  EXPECT_EQ(renew(kLeaseC, v1::SHARED, token > 1 ? token - 1 : token).error_code(), grpc::StatusCode::NOT_FOUND)
+  EXPECT_EQ(renew(kLeaseC, v1::SHARED, token > 1 ? token - 1 : token).error_code(),
+            grpc::StatusCode::NOT_FOUND)
       << "a shared lease cannot have been held beside an exclusive one";
   EXPECT_TRUE(testing::WaitFor([&] {  // the reclaimed lease is written again
     Result<StoredLock> now = leases.Load(key, "crash");
@@ -555,8 +557,8 @@ TEST_F(LockdServiceTest, ReleasedLeaseRecordIsDeletedAfterTheAnswer) {
     return found;
   };
   // The record is written after the answer, soon.
-  EXPECT_TRUE(testing::WaitFor([&] { return ::testing::Value(names(), ::testing::Contains("lease." + kLeaseA)); },
-                               seconds(5)));
+  EXPECT_TRUE(testing::WaitFor(
+      [&] { return ::testing::Value(names(), ::testing::Contains("lease." + kLeaseA)); }, seconds(5)));
   EXPECT_TRUE(Release("records", kLeaseA));
   // The delete runs after the answer; it has to happen soon all the same.
   const auto deadline = std::chrono::steady_clock::now() + seconds(5);
