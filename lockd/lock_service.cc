@@ -117,7 +117,6 @@ struct LockService::Lock {
   std::atomic<int64_t>* waiting_total = nullptr;
   SerialWorker* record_writes = nullptr;  // the service's
   std::atomic<int64_t>* failed_writes = nullptr;  // the service's: background writes that failed
-  std::size_t max_queued_writes = 0;  // LockServiceOptions
   int64_t held = 0, waiting = 0;
 
   // Brings the service's totals up to date with the table; after every change of it.
@@ -175,15 +174,16 @@ struct LockService::Lock {
   // holds new grants back that long, while holders whose records never made it reclaim their
   // leases. That reservation is written before the answer; it changes once per token block and
   // when a longer TTL comes, so a grant usually waits for no NFS request at all.
-  Status PersistLocked(const Holder& holder, uint64_t token_block) {
+  Status PersistLocked(const Holder& holder, const LockServiceOptions& options) {
     // Deletes are always queued (at most one per lease), so refusing grants bounds the queue.
-    if (const std::size_t backlog = record_writes->backlog(); backlog >= max_queued_writes) {
+    const std::size_t backlog = record_writes->backlog();
+    if (backlog >= options.max_queued_writes) {
       return Unavailable(std::to_string(backlog) + " lock records are still waiting to be written: "
                          "the share is slow or unreachable; ask again");
     }
     const bool beyond_tokens = holder.token > reserved;
     if (beyond_tokens || holder.ttl > grace) {
-      const uint64_t next = beyond_tokens ? holder.token + token_block - 1 : reserved;
+      const uint64_t next = beyond_tokens ? holder.token + options.token_block - 1 : reserved;
       const milliseconds next_grace = std::max(grace, holder.ttl);
       Status reserved_now =
           share->leases.Reserve(volume_key, name, generation + 1, {next, next_grace});
@@ -334,7 +334,6 @@ Result<std::shared_ptr<LockService::Lock>> LockService::LockFor(const v1::LockRe
       slot->waiting_total = &waiting_;
       slot->record_writes = &record_writes_;
       slot->failed_writes = &failed_writes_;
-      slot->max_queued_writes = options_.max_queued_writes;
     }
     lock = slot;
   }
@@ -436,7 +435,7 @@ Status LockService::AcquireCall(grpc::ServerContext* context, const v1::AcquireR
     lock.sleepers.erase(id);
   }
 
-  Status persisted = lock.PersistLocked(*holder, options_.token_block);
+  Status persisted = lock.PersistLocked(*holder, options_);
   if (!persisted.ok() || context->IsCancelled()) {
     // Nobody may rely on a grant that a restarted lockd would not know, or that nobody receives.
     lock.table.Release(id, SteadyClock::now());
@@ -494,7 +493,7 @@ Status LockService::RenewCall(const v1::RenewRequest* request, v1::RenewResponse
       lock.PublishLocked();
       spdlog::info("lease {} of lock {} on volume key {} reclaimed (token {})", holder->lease_id,
                    lock.name, lock.volume_key, holder->token);
-      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
+      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_));
     }
   }
   if (!holder.has_value()) {
@@ -503,7 +502,7 @@ Status LockService::RenewCall(const v1::RenewRequest* request, v1::RenewResponse
   }
   if (before.has_value() && before->ttl != holder->ttl) {
     // The TTL is what a restarted lockd restores the lease with.
-    NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_.token_block));
+    NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_));
   }
   FillLease(*holder, now, response->mutable_lease());
   return {};
