@@ -22,6 +22,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -76,14 +77,15 @@ class CapacityLedger {
   mutable std::mutex mu_;
   bool loaded_ = false;
   std::optional<std::pair<int64_t, std::chrono::steady_clock::time_point>> share_size_;
-  std::map<std::string, Entry> entries_;
+  // Hashed, not ordered: every CreateVolume looks its key up several times among thousands.
+  std::unordered_map<std::string, Entry> entries_;
   int64_t own_total_ = 0;    // the volumes that own their directory
   int64_t roots_total_ = 0;  // each shared root's largest capacity
   std::map<std::string, std::multiset<int64_t>> root_capacities_;
-  uint64_t own_changes_ = 0;                      // numbers the changes below
-  std::map<std::string, uint64_t> changed_at_;    // own changes since the last Sync's point
-  uint64_t synced_point_ = 0;                     // the last Sync's point
-  std::map<std::string, int> reserved_;           // reservations in flight, per key
+  uint64_t own_changes_ = 0;                              // numbers the changes below
+  std::unordered_map<std::string, uint64_t> changed_at_;  // own changes since the last Sync's point
+  uint64_t synced_point_ = 0;                             // the last Sync's point
+  std::unordered_map<std::string, int> reserved_;         // reservations in flight, per key
 };
 
 struct VolumeRecord;

@@ -128,6 +128,8 @@ std::vector<UsageScanner::VolumeUsage> UsageScanner::Volumes() const {
   for (const auto& [path, dir] : directories_) {
     for (const VolumeRecord& v : dir.volumes) volumes.push_back({v.name, v.capacity_bytes, dir.used_bytes});
   }
+  std::sort(volumes.begin(), volumes.end(),
+            [](const VolumeUsage& a, const VolumeUsage& b) { return a.name < b.name; });
   return volumes;
 }
 
@@ -170,8 +172,8 @@ void UsageScanner::Work() {
 // Groups the ready volumes by the directory that holds their data; directories keep their due
 // time across listings, new ones are due now, vanished ones are dropped.
 void UsageScanner::RefreshListing() {
-  std::map<std::string, Directory> listed;
-  std::set<std::string> creating;
+  Directories listed;
+  std::unordered_set<std::string> creating;
   const uint64_t ledger_point = ledger_ ? ledger_->SyncPoint() : 0;
   Result<std::vector<VolumeRecord>> records = store_->ListVolumes();
   Status status = records.status();

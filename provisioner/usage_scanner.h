@@ -22,13 +22,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/status.h"
@@ -66,10 +67,10 @@ class UsageScanner {
   // Directory scans completed since Start() (tests and logs).
   uint64_t scans() const;
 
-  // For metrics, from memory: every ready volume known (listing, Track, Forget) with its
-  // capacity and its directory's last measured usage (none before its first scan; a shared
-  // root's whole tree for its volumes), and the volumes whose records said "creating" at the
-  // last listing and that this controller has not tracked or forgotten since.
+  // For metrics, from memory: every ready volume known (listing, Track, Forget), sorted by name,
+  // with its capacity and its directory's last measured usage (none before its first scan; a
+  // shared root's whole tree for its volumes), and the volumes whose records said "creating" at
+  // the last listing and that this controller has not tracked or forgotten since.
   struct VolumeUsage {
     std::string name;
     int64_t capacity_bytes = 0;
@@ -111,10 +112,12 @@ class UsageScanner {
   bool listing_ = false;  // a worker is reading the records
   std::chrono::steady_clock::time_point listing_due_{};  // epoch: list now
   std::string listing_error_;
-  std::map<std::string, Directory> directories_;  // by path
+  // Hashed, not ordered: every CreateVolume updates them (Track) among thousands of volumes.
+  using Directories = std::unordered_map<std::string, Directory>;  // by path
+  Directories directories_;
   std::set<std::pair<std::chrono::steady_clock::time_point, std::string>> queue_;  // (due, path)
-  std::map<std::string, std::string> directory_of_;  // volume key -> path in directories_
-  std::set<std::string> creating_;                // keys, see creating()
+  std::unordered_map<std::string, std::string> directory_of_;  // volume key -> path in directories_
+  std::unordered_set<std::string> creating_;                   // keys, see creating()
   std::vector<std::thread> workers_;
   uint64_t scans_ = 0;
 };

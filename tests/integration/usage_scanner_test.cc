@@ -2,6 +2,7 @@
 // tree not holding up small ones, and a server restart in the middle of a scan.
 #include "provisioner/usage_scanner.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -122,10 +123,14 @@ TEST_F(UsageScannerTest, TrackAndForgetKeepEveryVolumeOnce) {
     }
     if (step % 100 != 99) continue;
     std::map<std::string, int64_t> seen;
-    for (const UsageScanner::VolumeUsage& v : scanner.Volumes()) {
+    const std::vector<UsageScanner::VolumeUsage> volumes = scanner.Volumes();
+    for (const UsageScanner::VolumeUsage& v : volumes) {
       EXPECT_TRUE(seen.emplace(v.name, v.capacity_bytes).second) << v.name << " listed twice";
     }
     ASSERT_EQ(seen, model) << "after step " << step;
+    ASSERT_TRUE(std::is_sorted(volumes.begin(), volumes.end(), [](const auto& a, const auto& b) {
+      return a.name < b.name;
+    })) << "after step " << step;
   }
   scanner.Forget(KeyForName("pv-unknown"));  // not tracked: no-op
   EXPECT_EQ(scanner.Volumes().size(), model.size());
