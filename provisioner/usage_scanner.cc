@@ -49,9 +49,9 @@ const std::string& UsageScanner::DirectoryOf(const VolumeRecord& volume) {
   return volume.layout == "shared" ? volume.shared_root : volume.path;
 }
 
-int64_t UsageScanner::LargestCapacity(const std::vector<VolumeRecord>& volumes) {
+int64_t UsageScanner::LargestCapacity(const std::vector<Tracked>& volumes) {
   int64_t largest = 0;
-  for (const VolumeRecord& v : volumes) largest = std::max(largest, v.capacity_bytes);
+  for (const Tracked& v : volumes) largest = std::max(largest, v.capacity_bytes);
   return largest;
 }
 
@@ -74,8 +74,8 @@ void UsageScanner::Track(const VolumeRecord& volume, bool scan_now) {
     }
     auto [it, added] = directories_.try_emplace(path);
     Directory& dir = it->second;
-    std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == volume.key; });
-    dir.volumes.push_back(volume);
+    std::erase_if(dir.volumes, [&](const Tracked& v) { return v.key == volume.key; });
+    dir.volumes.push_back({volume.name, volume.key, volume.capacity_bytes});
     dir.quota_bytes = LargestCapacity(dir.volumes);
     directory_of_[volume.key] = path;
     if (!scan_now) {
@@ -109,7 +109,7 @@ void UsageScanner::Forget(const std::string& key, const std::lock_guard<std::mut
   directory_of_.erase(found);
   if (it == directories_.end()) return;
   Directory& dir = it->second;
-  std::erase_if(dir.volumes, [&](const VolumeRecord& v) { return v.key == key; });
+  std::erase_if(dir.volumes, [&](const Tracked& v) { return v.key == key; });
   dir.quota_bytes = LargestCapacity(dir.volumes);
   if (dir.volumes.empty() && !dir.busy) {
     Unqueue(it->first, dir);
@@ -126,7 +126,7 @@ std::vector<UsageScanner::VolumeUsage> UsageScanner::Volumes() const {
   std::lock_guard lock(mu_);
   std::vector<VolumeUsage> volumes;
   for (const auto& [path, dir] : directories_) {
-    for (const VolumeRecord& v : dir.volumes) volumes.push_back({v.name, v.capacity_bytes, dir.used_bytes});
+    for (const Tracked& v : dir.volumes) volumes.push_back({v.name, v.capacity_bytes, dir.used_bytes});
   }
   std::sort(volumes.begin(), volumes.end(),
             [](const VolumeUsage& a, const VolumeUsage& b) { return a.name < b.name; });
@@ -187,7 +187,7 @@ void UsageScanner::RefreshListing() {
         continue;
       }
       Directory& dir = listed[DirectoryOf(r)];
-      dir.volumes.push_back(r);
+      dir.volumes.push_back({r.name, r.key, r.capacity_bytes});
       dir.quota_bytes = std::max(dir.quota_bytes, r.capacity_bytes);
     }
     status = DropOrphanUsage(keys);
@@ -213,7 +213,7 @@ void UsageScanner::RefreshListing() {
       dir.used_bytes = old->second.used_bytes;
     }
     Queue(path, dir);
-    for (const VolumeRecord& v : dir.volumes) directory_of_[v.key] = path;
+    for (const Tracked& v : dir.volumes) directory_of_[v.key] = path;
   }
   directories_ = std::move(listed);
   creating_ = std::move(creating);
@@ -238,7 +238,7 @@ void UsageScanner::Scan(const std::string& path, Directory snapshot) {
   const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
   Status written = stats.status();
   if (stats.ok()) {
-    for (const VolumeRecord& volume : snapshot.volumes) {
+    for (const Tracked& volume : snapshot.volumes) {
       UsageRecord usage{volume.name, volume.key, path, snapshot.quota_bytes,
                         static_cast<int64_t>(stats->used_bytes), static_cast<int64_t>(stats->inodes()),
                         NowUnixMs(), ms};

@@ -80,8 +80,15 @@ class UsageScanner {
   std::size_t creating() const;
 
  private:
+  // What a scan needs of a volume; not its whole record, which would be copied on every Track
+  // and kept for every volume of the share.
+  struct Tracked {
+    std::string name;
+    std::string key;
+    int64_t capacity_bytes = 0;
+  };
   struct Directory {
-    std::vector<VolumeRecord> volumes;
+    std::vector<Tracked> volumes;
     int64_t quota_bytes = 0;
     std::chrono::steady_clock::time_point due{};  // epoch: due now
     bool busy = false;
@@ -96,7 +103,7 @@ class UsageScanner {
   void Queue(const std::string& path, const Directory& dir);
   void Unqueue(const std::string& path, const Directory& dir);
   static const std::string& DirectoryOf(const VolumeRecord& volume);
-  static int64_t LargestCapacity(const std::vector<VolumeRecord>& volumes);
+  static int64_t LargestCapacity(const std::vector<Tracked>& volumes);
   void RefreshListing();  // called with mu_ NOT held
   void Scan(const std::string& path, Directory snapshot);
   Status DropOrphanUsage(const std::vector<std::string>& volume_keys);  // keys sorted
