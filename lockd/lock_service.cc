@@ -185,8 +185,7 @@ struct LockService::Lock {
     if (beyond_tokens || holder.ttl > grace) {
       const uint64_t next = beyond_tokens ? holder.token + options.token_block - 1 : reserved;
       const milliseconds next_grace = std::max(grace, holder.ttl);
-      Status reserved_now =
-          share->leases.Reserve(volume_key, name, generation + 1, {next, next_grace});
+      Status reserved_now = ReplaceReservationLocked({next, next_grace});
       if (reserved_now.code() == StatusCode::kAlreadyExists) {
         // Another lockd serves this lock too and reserved tokens since this one loaded it: its
         // state is on the share, so the next call loads it instead of granting from this memory.
@@ -196,14 +195,6 @@ struct LockService::Lock {
         return Unavailable("another lockd serves lock " + name + " too; ask again");
       }
       NFSPROV_RETURN_IF_ERROR(reserved_now);
-      if (reserved != 0) {  // a reservation was loaded or made before: its record is stale now
-        WriteLater([share = share, volume_key = volume_key, name = name, stale = generation] {
-          return share->leases.DropReservation(volume_key, name, stale);
-        });
-      }
-      ++generation;
-      reserved = next;
-      grace = next_grace;
     }
     WriteLater([share = share, volume_key = volume_key, name = name,
                 lease = StoredLease{holder.lease_id, holder.mode, holder.token, holder.ttl}] {
@@ -212,19 +203,29 @@ struct LockService::Lock {
     return {};
   }
 
+  // Writes `next` as the lock's reservation, a new generation (ALREADY_EXISTS: another lockd
+  // wrote that generation first), and queues the delete of the record it replaces.
+  Status ReplaceReservationLocked(const Reservation& next) {
+    NFSPROV_RETURN_IF_ERROR(share->leases.Reserve(volume_key, name, generation + 1, next));
+    if (reserved != 0) {  // a reservation was loaded or made before: its record is stale now
+      WriteLater([share = share, volume_key = volume_key, name = name, stale = generation] {
+        return share->leases.DropReservation(volume_key, name, stale);
+      });
+    }
+    ++generation;
+    reserved = next.reserved;
+    grace = next.grace;
+    return {};
+  }
+
   // After a clean stop, with every record written: a restarted lockd need not hold grants back.
   void ClearGraceLocked() {
     if (!loaded || grace.count() == 0) return;
-    Status cleared = share->leases.Reserve(volume_key, name, generation + 1, {reserved});
+    Status cleared = ReplaceReservationLocked({reserved});
     if (!cleared.ok()) {
       spdlog::warn("lock {} on volume key {}: cannot clear its grace ({}); a restarted lockd holds "
                    "new grants back for {} ms", name, volume_key, cleared.ToString(), grace.count());
-      return;
     }
-    Status dropped = share->leases.DropReservation(volume_key, name, generation);
-    if (!dropped.ok()) spdlog::warn("cannot delete lock record: {}", dropped.ToString());
-    ++generation;
-    grace = milliseconds(0);
   }
 };
 
@@ -487,13 +488,19 @@ Status LockService::RenewCall(const v1::RenewRequest* request, v1::RenewResponse
     // A reclaim: lockd restarted before this lease's record was written. A lease's TTL is at
     // most the grace (PersistLocked), so the grace stands in when the renewal names none.
     Result<LockMode> mode = ModeOf(request->mode());
-    if (mode.ok() && lock.table.Reclaim(request->lease_id(), *mode, request->fencing_token(),
-                                        ttl.count() != 0 ? ttl : lock.grace, now)) {
+    if (!mode.ok()) return mode.status().WithContext("renewal with a fencing token (a reclaim)");
+    if (lock.table.Reclaim(request->lease_id(), *mode, request->fencing_token(),
+                           ttl.count() != 0 ? ttl : lock.grace, now)) {
       holder = lock.table.FindHolder(request->lease_id());
+      if (Status persisted = lock.PersistLocked(*holder, options_); !persisted.ok()) {
+        // As for a grant: no lease this lockd may not have recorded. The holder asks again.
+        lock.table.Release(request->lease_id(), now);
+        lock.WakeLocked();
+        return persisted.WithContext("record the reclaimed lease of lock " + lock.name);
+      }
       lock.PublishLocked();
       spdlog::info("lease {} of lock {} on volume key {} reclaimed (token {})", holder->lease_id,
                    lock.name, lock.volume_key, holder->token);
-      NFSPROV_RETURN_IF_ERROR(lock.PersistLocked(*holder, options_));
     }
   }
   if (!holder.has_value()) {

@@ -497,6 +497,8 @@ TEST_F(LockdServiceTest, AfterACrashNewGrantsWaitForTheGraceAndHoldersReclaim) {
   EXPECT_EQ(Renew("crash", kLeaseA).error_code(), grpc::StatusCode::NOT_FOUND) << "no token: no reclaim";
   EXPECT_EQ(renew(kLeaseA, v1::EXCLUSIVE, stored->reserved + 1).error_code(), grpc::StatusCode::NOT_FOUND)
       << "a token above the reservation was never handed out";
+  EXPECT_EQ(renew(kLeaseA, v1::MODE_UNSPECIFIED, token).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "a reclaim names the lease's mode";
   ASSERT_TRUE(renew(kLeaseA, v1::EXCLUSIVE, token).ok());
   v1::InspectResponse inspected = Inspect("crash");
   ASSERT_EQ(inspected.holders_size(), 1);
