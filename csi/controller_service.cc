@@ -96,26 +96,47 @@ Status CheckVolumeCapabilities(
   return Status();
 }
 
-grpc::Status ControllerService::CreateVolume(grpc::ServerContext*,
-                                             const ::csi::v1::CreateVolumeRequest* request,
-                                             ::csi::v1::CreateVolumeResponse* response) {
-  return Serve("CreateVolume", request->name(), [&]() -> Status {
-    if (request->name().empty()) return InvalidArgument("name is required");
-    NFSPROV_RETURN_IF_ERROR(CheckVolumeCapabilities(request->volume_capabilities()));
-    if (!request->mutable_parameters().empty())
-      return InvalidArgument("mutable_parameters are not supported (no ControllerModifyVolume)");
-    Result<ContentSource> source = FromProto(*request);
-    if (!source.ok()) return source.status();
-    CreateVolumeArgs args;
-    args.name = request->name();
-    args.capacity = {request->capacity_range().required_bytes(), request->capacity_range().limit_bytes()};
-    args.parameters = ToMap(request->parameters());
-    args.source = *source;
-    args.writer_access_mode = FirstWriterMode(request->volume_capabilities());
-    Result<Volume> volume = controller_.CreateVolume(args);
-    if (!volume.ok()) return volume.status();
-    FillVolume(*volume, response->mutable_volume());
-    return Status();
+grpc::ServerUnaryReactor* ControllerService::CreateVolume(grpc::CallbackServerContext*,
+                                                          const grpc::ByteBuffer* raw_request,
+                                                          grpc::ByteBuffer* raw_response) {
+  ::csi::v1::CreateVolumeRequest decoded;
+  grpc::ByteBuffer encoded(*raw_request);  // shares the bytes; Deserialize consumes its argument
+  const bool parsed =
+      grpc::SerializationTraits<::csi::v1::CreateVolumeRequest>::Deserialize(&encoded, &decoded).ok();
+  const ::csi::v1::CreateVolumeRequest& request = decoded;
+  return ServeAsync("CreateVolume", request.name(), [&](std::function<void(const Status&)> finish) {
+    Result<CreateVolumeArgs> args = [&]() -> Result<CreateVolumeArgs> {
+      if (!parsed)
+        return InvalidArgument("the CreateVolumeRequest cannot be decoded (for example, a string field "
+                               "that is not valid UTF-8)");
+      if (request.name().empty()) return InvalidArgument("name is required");
+      NFSPROV_RETURN_IF_ERROR(CheckVolumeCapabilities(request.volume_capabilities()));
+      if (!request.mutable_parameters().empty())
+        return InvalidArgument("mutable_parameters are not supported (no ControllerModifyVolume)");
+      Result<ContentSource> source = FromProto(request);
+      if (!source.ok()) return source.status();
+      CreateVolumeArgs made;
+      made.name = request.name();
+      made.capacity = {request.capacity_range().required_bytes(), request.capacity_range().limit_bytes()};
+      made.parameters = ToMap(request.parameters());
+      made.source = *source;
+      made.writer_access_mode = FirstWriterMode(request.volume_capabilities());
+      return made;
+    }();
+    if (!args.ok()) return finish(args.status());
+    controller_.CreateVolume(std::move(args).value(), [raw_response, finish](Result<Volume> volume) {
+      if (!volume.ok()) return finish(volume.status());
+      ::csi::v1::CreateVolumeResponse response;
+      FillVolume(*volume, response.mutable_volume());
+      bool own_buffer = false;
+      grpc::ByteBuffer encoded_response;
+      if (!grpc::SerializationTraits<::csi::v1::CreateVolumeResponse>::Serialize(response, &encoded_response,
+                                                                                 &own_buffer)
+               .ok())
+        return finish(Internal("cannot encode the CreateVolumeResponse of " + volume->id));
+      raw_response->Swap(&encoded_response);
+      finish(Status());
+    });
   });
 }
 

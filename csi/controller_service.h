@@ -15,12 +15,17 @@
 
 namespace nfsprov::csi {
 
-class ControllerService final : public ::csi::v1::Controller::Service {
+// CreateVolume is a callback method: its common case finishes from the NFS reply without a
+// handler thread waiting for it (Controller::CreateVolume with `done`). It takes the raw message so
+// that a request protobuf cannot parse is INVALID_ARGUMENT (gRPC's callback API would answer
+// UNIMPLEMENTED, as if the method did not exist).
+class ControllerService final
+    : public ::csi::v1::Controller::WithRawCallbackMethod_CreateVolume<::csi::v1::Controller::Service> {
  public:
   explicit ControllerService(Controller& controller) : controller_(controller) {}
 
-  grpc::Status CreateVolume(grpc::ServerContext*, const ::csi::v1::CreateVolumeRequest*,
-                            ::csi::v1::CreateVolumeResponse*) override;
+  grpc::ServerUnaryReactor* CreateVolume(grpc::CallbackServerContext*, const grpc::ByteBuffer* request,
+                                         grpc::ByteBuffer* response) override;
   grpc::Status DeleteVolume(grpc::ServerContext*, const ::csi::v1::DeleteVolumeRequest*,
                             ::csi::v1::DeleteVolumeResponse*) override;
   grpc::Status ValidateVolumeCapabilities(grpc::ServerContext*,

@@ -31,6 +31,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
+#include <grpcpp/support/server_callback.h>
 
 #include <chrono>
 #include <memory>
@@ -58,6 +59,15 @@ class ClientWait {
   ~ClientWait();
   ClientWait(const ClientWait&) = delete;
   ClientWait& operator=(const ClientWait&) = delete;
+};
+
+// The reactor of a unary callback method (one whose handler returns before its answer is ready):
+// the call counts as being served (see CsiServer::Shutdown) from the reactor's creation until gRPC
+// is done with it, as the sync handlers count from their request until their status is out.
+class ServedReactor final : public grpc::ServerUnaryReactor {
+ public:
+  ServedReactor();
+  void OnDone() override;  // deletes this
 };
 
 class CsiServer {

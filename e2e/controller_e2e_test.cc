@@ -182,9 +182,11 @@ TEST_F(ControllerE2E, HostileNamesIdsAndTemplatesLeaveTheServerUnchanged) {
     EXPECT_FALSE(s.ok()) << "name accepted: " << name.substr(0, 20);
     EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   }
-  // Invalid UTF-8 in a proto3 string never reaches the handler: protobuf refuses to parse the
-  // request and gRPC answers INTERNAL (Go sidecars cannot even send it).
-  EXPECT_EQ(Create(CreateRequest("pvc-\xff\xfe")).error_code(), grpc::StatusCode::INTERNAL);
+  // Invalid UTF-8 in a proto3 string: protobuf refuses to parse the request (Go sidecars cannot
+  // even send it), and the driver says so.
+  grpc::Status undecodable = Create(CreateRequest("pvc-\xff\xfe"));
+  EXPECT_EQ(undecodable.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(undecodable.error_message().find("cannot be decoded"), std::string::npos) << undecodable.error_message();
   for (const std::string& tmpl : {std::string("../escape"), std::string("/abs"), std::string("a/../../b"),
                                   std::string(".nfsprov/volumes"), std::string("${pvc.metadata.name}"),
                                   std::string("${nope}")}) {

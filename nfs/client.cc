@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <future>
 #include <random>
 
 #include "common/metrics.h"
@@ -38,6 +39,7 @@ void CountError(std::string_view what, const Status& status) {
 
 namespace {
 
+using internal::CallAsync;
 using internal::CallSync;
 using internal::ErrorText;
 using internal::Issue;
@@ -336,23 +338,36 @@ Status Client::CheckNewEntry(const NewEntry& entry) const {
 }
 
 Status Client::CreateInOrder(const std::vector<NewEntry>& entries, std::size_t* created) {
-  std::size_t unused = 0;
-  std::size_t& count = created != nullptr ? *created : unused;
-  count = 0;
-  for (const NewEntry& entry : entries) NFSPROV_RETURN_IF_ERROR(CheckNewEntry(entry));
-  if (entries.empty()) return Status();
+  // Shared with the callback: the loop thread may still be inside set_value when this returns.
+  auto replied = std::make_shared<std::promise<std::pair<Status, std::size_t>>>();
+  std::future<std::pair<Status, std::size_t>> reply = replied->get_future();
+  CreateInOrderAsync(entries, [replied](Status status, std::size_t made) {
+    replied->set_value({std::move(status), made});
+  });
+  auto [status, made] = reply.get();
+  if (created != nullptr) *created = made;
+  return status;
+}
+
+void Client::CreateInOrderAsync(const std::vector<NewEntry>& entries, CreatedInOrder done) {
+  for (const NewEntry& entry : entries) {
+    if (Status refused = CheckNewEntry(entry); !refused.ok()) return done(std::move(refused), 0);
+  }
+  if (entries.empty()) return done(Status(), 0);
   if (url_.version == 3) {
+    std::size_t made = 0;
     for (const NewEntry& e : entries) {
-      NFSPROV_RETURN_IF_ERROR(e.kind == NewEntry::Kind::kDirectory ? Mkdir(e.path, e.mode, e.uid, e.gid)
-                                                                  : Symlink(e.target, e.path));
-      ++count;
+      Status step = e.kind == NewEntry::Kind::kDirectory ? Mkdir(e.path, e.mode, e.uid, e.gid)
+                                                         : Symlink(e.target, e.path);
+      if (!step.ok()) return done(std::move(step), made);
+      ++made;
     }
-    return Status();
+    return done(Status(), made);
   }
   struct Plan {
     std::vector<std::string> described;  // "mkdir /a": what an error about each entry starts with
     std::vector<std::size_t> ends;       // one past each entry's last operation
-    std::size_t created = 0;             // written on the loop thread, read after the call
+    std::size_t created = 0;             // written on the loop thread
   };
   auto plan = std::make_shared<Plan>();
   auto c = std::make_shared<nfs4::Compound>(
@@ -380,21 +395,20 @@ Status Client::CreateInOrder(const std::vector<NewEntry>& entries, std::size_t* 
     }
     plan->ends.push_back(c->size());
   }
-  Status status = CallSync<Unit>(NextLoop(), Deadline(), "",
-      [c, plan](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done done) {
+  CallAsync<Unit>(NextLoop(), Deadline(), "",
+      [c, plan](nfs_context* ctx, std::shared_ptr<Unit>, EventLoop::Done attempt_done) {
         plan->created = 0;
-        c->Send(ctx, [plan, done](int err, std::string message, const COMPOUND4res* res) {
+        c->Send(ctx, [plan, attempt_done](int err, std::string message, const COMPOUND4res* res) {
           if (err == 0) plan->created = plan->ends.size();
-          if (err == 0 || res == nullptr || res->resarray.resarray_len == 0) return done(err, message);
+          if (err == 0 || res == nullptr || res->resarray.resarray_len == 0) return attempt_done(err, message);
           // The server ran the operations up to the failed one, the last result.
           const std::vector<std::size_t>& ends = plan->ends;
           auto entry = std::upper_bound(ends.begin(), ends.end(), res->resarray.resarray_len - 1) - ends.begin();
           plan->created = static_cast<std::size_t>(entry);
-          done(err, plan->described[plan->created] + ": " + std::strerror(-err));
+          attempt_done(err, plan->described[plan->created] + ": " + std::strerror(-err));
         });
-      }).status();
-  count = plan->created;
-  return status;
+      },
+      [plan, done = std::move(done)](Result<Unit> result) { done(result.status(), plan->created); });
 }
 
 Result<std::string> Client::Readlink(std::string_view path) {

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,12 @@ class Client {
   // `created`, when given, receives how many entries the server created before the failure (all
   // on success; 0 when no reply came, and the state is then unknown).
   Status CreateInOrder(const std::vector<NewEntry>& entries, std::size_t* created = nullptr);
+  // CreateInOrder without waiting for the server: `done` gets the status and `created` once, on
+  // the connection's event loop thread (so it must not wait for another call of this client), or
+  // on this thread for entries refused before sending. Over NFSv3 it makes the calls one after
+  // another, waiting, and then runs `done` on this thread.
+  using CreatedInOrder = std::function<void(Status status, std::size_t created)>;
+  void CreateInOrderAsync(const std::vector<NewEntry>& entries, CreatedInOrder done);
   // Atomically sets link_path to a symlink with `target`, replacing what is there (one COMPOUND
   // over NFSv4: create beside it, rename over it). Readers see the old or the new target.
   Status ReplaceSymlink(std::string_view target, std::string_view link_path);

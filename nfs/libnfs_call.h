@@ -1,8 +1,9 @@
 // Internal to nfs/: issuing one libnfs asynchronous call from inside an EventLoop attempt, and
-// waiting for a loop call from another thread.
+// running a loop call from another thread (waiting for it, or not).
 #pragma once
 
 #include <cerrno>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -52,34 +53,40 @@ std::string ErrorText(int err, void* data);
 // whose messages name their own steps); code is status's code.
 void CountError(std::string_view what, const Status& status);
 
-// Runs a call on `loop` from any other thread and waits for it. `attempt(ctx, out, done)` fills
-// *out before calling done(0, ""). `what` ("mkdir /a") prefixes error messages; empty when the
+// Runs a call on `loop` from any thread, and hands its result to `done` on the loop thread (which
+// must therefore not wait for another call on that loop). `attempt(ctx, out, done)` fills *out
+// before calling done(0, ""). `what` ("mkdir /a") prefixes error messages; empty when the
 // attempt's messages say themselves what failed.
 template <typename T, typename AttemptFn>
-Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what,
-                   AttemptFn attempt, EventLoop::Lane lane = EventLoop::Lane::kParallel) {
+void CallAsync(EventLoop& loop, Clock::time_point deadline, std::string what, AttemptFn attempt,
+               std::function<void(Result<T>)> done, EventLoop::Lane lane = EventLoop::Lane::kParallel) {
   auto out = std::make_shared<T>();
-  auto promise = std::make_shared<std::promise<Result<T>>>();
-  std::future<Result<T>> future = promise->get_future();
-  loop.Post([&loop, deadline, out, promise, lane, what = std::move(what),
-             attempt = std::move(attempt)]() mutable {
+  loop.Post([&loop, deadline, out, lane, what = std::move(what), attempt = std::move(attempt),
+             done = std::move(done)]() mutable {
     loop.Run(
-        [out, attempt](nfs_context* ctx, EventLoop::Done done) {
+        [out, attempt](nfs_context* ctx, EventLoop::Done attempt_done) {
           *out = T();  // a retried attempt starts clean
-          attempt(ctx, out, std::move(done));
+          attempt(ctx, out, std::move(attempt_done));
         },
         deadline,
-        [out, promise, what](int err, std::string message) {
-          if (err == 0) {
-            promise->set_value(std::move(*out));
-          } else {
-            Status failed = Status::FromErrno(-err, what.empty() ? message : what + ": " + message);
-            CountError(what, failed);
-            promise->set_value(std::move(failed));
-          }
+        [out, done, what](int err, std::string message) {
+          if (err == 0) return done(std::move(*out));
+          Status failed = Status::FromErrno(-err, what.empty() ? message : what + ": " + message);
+          CountError(what, failed);
+          done(std::move(failed));
         },
         lane);
   });
+}
+
+// CallAsync from any thread but the loop's, waiting for the result.
+template <typename T, typename AttemptFn>
+Result<T> CallSync(EventLoop& loop, Clock::time_point deadline, std::string what,
+                   AttemptFn attempt, EventLoop::Lane lane = EventLoop::Lane::kParallel) {
+  auto promise = std::make_shared<std::promise<Result<T>>>();
+  std::future<Result<T>> future = promise->get_future();
+  CallAsync<T>(loop, deadline, std::move(what), std::move(attempt),
+               [promise](Result<T> result) { promise->set_value(std::move(result)); }, lane);
   return future.get();
 }
 

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <shared_mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "common/crash_point.h"
+#include "common/thread_name.h"
 #include "nfs/path.h"
 #include "nfs/tree.h"
 #include "provisioner/object_id.h"
@@ -310,7 +313,12 @@ Controller::Controller(ControllerOptions options)
   for (const auto& share : options.shares) shares_.Add(share);
 }
 
-Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
+Controller::~Controller() {
+  std::unique_lock<std::mutex> lock(calls_mu_);
+  calls_ended_.wait(lock, [&] { return calls_running_ == 0; });
+}
+
+Result<Controller::Prepared> Controller::Prepare(const CreateVolumeArgs& args) {
   NFSPROV_RETURN_IF_ERROR(ValidateName("volume", args.name));
   Result<VolumeParams> params = ParseVolumeParams(args.parameters, args.name);
   if (!params.ok()) return params.status();
@@ -320,17 +328,135 @@ Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
   if (params->locks && !lock_file_)
     return FailedPrecondition("the StorageClass has locks: \"true\", but this controller runs without "
                               "--lock-key-file and --lockd-address (docs/locks.md)");
-  const std::string key = KeyForName(args.name);
+  std::string key = KeyForName(args.name);
   Result<std::string> id = EncodeId(IdFor(ObjectKind::kVolume, params->share, key));
   if (!id.ok()) return id.status();
-  KeyedMutex::Lock lock = locks_.Acquire(*id);
-  return CreateLocked(args, *params, key, *id);
+  return Prepared{std::move(params).value(), std::move(key), std::move(id).value()};
+}
+
+Result<Volume> Controller::CreateVolume(const CreateVolumeArgs& args) {
+  Result<Prepared> prepared = Prepare(args);
+  if (!prepared.ok()) return prepared.status();
+  KeyedMutex::Lock lock = locks_.Acquire(prepared->id);
+  return CreateLocked(args, *prepared);
+}
+
+void Controller::CreateVolume(CreateVolumeArgs args, CreateDone done) {
+  Result<Prepared> prepared = Prepare(args);
+  if (!prepared.ok()) return done(prepared.status());
+  if (StartCreateAtOnce(args, *prepared, done)) return;
+  InBackground([this, args = std::move(args), done = std::move(done)] { done(CreateVolume(args)); });
+}
+
+// One asynchronous one-request create, from its start to its answer: the locks it holds go with it
+// to whichever thread finishes it.
+struct Controller::AtOnceCall {
+  CreateVolumeArgs args;
+  Prepared prepared;
+  std::optional<KeyedMutex::Lock> name_lock;
+  std::shared_lock<LayoutGate> layout;
+  Admission admission;
+  VolumeRecord record;
+  CreateDone done;
+};
+
+// Every step before the COMPOUND is answered from memory here: the share is connected and its
+// ledger loaded, its size known (or given), the path has no parent to check for nesting, and the
+// locks are free. After a made volume nothing needs NFS either (no quota backend, no lock file,
+// no content source), so the reply finishes the call on the event loop.
+bool Controller::StartCreateAtOnce(const CreateVolumeArgs& args, const Prepared& prepared, const CreateDone& done) {
+  const VolumeParams& params = prepared.params;
+  if (args.source.kind != ContentSource::Kind::kNone || !params.shared_root.empty() || params.locks ||
+      quota_backend_ || params.path.find('/') != std::string::npos)
+    return false;
+  std::optional<ShareHandle> share = shares_.Connected(params.share);
+  if (!share || share->client->url().version != 4 || !share->ledger->loaded() ||
+      (!params.share_capacity && !share->ledger->ShareSize(kShareSizeMaxAge)))
+    return false;
+  std::optional<KeyedMutex::Lock> name_lock = locks_.TryAcquire(prepared.id);
+  if (!name_lock) return false;
+  std::shared_lock<LayoutGate> layout(*share->layout_lock, std::try_to_lock);
+  if (!layout.owns_lock()) return false;
+  Result<Admission> admitted = Admit(args, prepared);
+  if (!admitted.ok()) {
+    layout.unlock();
+    name_lock.reset();
+    done(admitted.status());
+    return true;
+  }
+  VolumeRecord record = NewRecord(args, params, prepared.key, admitted->capacity);
+  record.state = VolumeState::kReady;
+  {
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    ++calls_running_;
+  }
+  auto call = std::make_shared<AtOnceCall>(AtOnceCall{args, prepared, std::move(name_lock), std::move(layout),
+                                                      std::move(admitted).value(), std::move(record), done});
+  MetadataStore& store = *call->admission.share.store;
+  store.StartCreateVolumeAtOnce(
+      call->record, params.mount_permissions.value_or(kDefaultMode), params.uid, params.gid,
+      [this, call](Status made, std::size_t created) {
+        if (made.ok()) {
+          // A top-level path has no enclosing volume to look for (CheckedNew).
+          const AtOnceCall& c = *call;
+          return FinishCreateAtOnce(call, ToVolume(c.prepared.params.share, c.prepared.id, c.record));
+        }
+        // Taking back what a refused request made, or going step by step, waits for NFS.
+        InBackground([this, call, outcome = AtOnceOutcome{call->record, std::move(made), created}] {
+          AtOnceCall& c = *call;
+          FinishCreateAtOnce(call, CreateExclusive(c.args, c.prepared.params, c.prepared.key, c.prepared.id,
+                                                   c.admission.capacity, c.admission.share, &outcome));
+        });
+      });
+  return true;
+}
+
+void Controller::FinishCreateAtOnce(const std::shared_ptr<AtOnceCall>& call, Result<Volume> made) {
+  AtOnceCall& c = *call;
+  c.layout.unlock();
+  Result<Volume> result = Conclude(c.args, c.prepared, c.admission, std::move(made));
+  c.name_lock.reset();
+  c.done(std::move(result));
+  CallEnded();
+}
+
+void Controller::InBackground(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(calls_mu_);
+    ++calls_running_;
+  }
+  std::thread([this, task = std::move(task)] {
+    NameThisThread("create-volume");
+    task();
+    CallEnded();
+  }).detach();
+}
+
+void Controller::CallEnded() {
+  std::lock_guard<std::mutex> lock(calls_mu_);
+  if (--calls_running_ == 0) calls_ended_.notify_all();
 }
 
 // Admission first: the volume's capacity is reserved in the share's ledger before anything is
 // made, and the reservation is taken back if the create fails.
-Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
-                                        const std::string& key, const std::string& id) {
+Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Prepared& prepared) {
+  Result<Admission> admitted = Admit(args, prepared);
+  if (!admitted.ok()) return admitted.status();
+  const VolumeParams& params = prepared.params;
+  ShareHandle& share = admitted->share;
+  Result<Volume> made = [&]() -> Result<Volume> {
+    if (!params.shared_root.empty()) {
+      std::unique_lock layout(*share.layout_lock);
+      return CreateShared(args, params, prepared.key, prepared.id, admitted->capacity, share);
+    }
+    std::shared_lock layout(*share.layout_lock);
+    return CreateExclusive(args, params, prepared.key, prepared.id, admitted->capacity, share);
+  }();
+  return Conclude(args, prepared, *admitted, std::move(made));
+}
+
+Result<Controller::Admission> Controller::Admit(const CreateVolumeArgs& args, const Prepared& prepared) {
+  const VolumeParams& params = prepared.params;
   Result<int64_t> capacity = ResolveCapacity(args.capacity);
   if (!capacity.ok()) return capacity.status();
   if (*capacity == 0 && params.default_capacity)
@@ -341,26 +467,24 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
   if (!ledger.ok()) return ledger.status();
   Result<int64_t> limit = ProvisionLimit(*share, params);
   if (!limit.ok()) return limit.status();
-  const std::optional<CapacityLedger::Entry> previous = (*ledger)->Find(key);
-  NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(key, {*capacity, params.shared_root}, *limit));
-  Result<Volume> made = [&]() -> Result<Volume> {
-    if (!params.shared_root.empty()) {
-      std::unique_lock layout(*share->layout_lock);
-      return CreateShared(args, params, key, id, *capacity, *share);
-    }
-    std::shared_lock layout(*share->layout_lock);
-    return CreateExclusive(args, params, key, id, *capacity, *share);
-  }();
-  (*ledger)->Settle(key, made.ok() ? std::optional<CapacityLedger::Entry>(
-                                         {made->record.capacity_bytes, made->record.shared_root})
-                                   : previous);
+  Admission admission{*share, *ledger, *capacity, (*ledger)->Find(prepared.key)};
+  NFSPROV_RETURN_IF_ERROR((*ledger)->Reserve(prepared.key, {*capacity, params.shared_root}, *limit));
+  return admission;
+}
+
+Result<Volume> Controller::Conclude(const CreateVolumeArgs& args, const Prepared& prepared, Admission& admission,
+                                    Result<Volume> made) {
+  admission.ledger->Settle(prepared.key, made.ok() ? std::optional<CapacityLedger::Entry>(
+                                                         {made->record.capacity_bytes, made->record.shared_root})
+                                                   : admission.previous);
   if (!made.ok()) return made;
+  ShareHandle& share = admission.share;
   // The volume exists; a failure here fails the call, and the retry sets the limit again.
-  NFSPROV_RETURN_IF_ERROR(ApplyLimit(*share, made->record));
-  NFSPROV_RETURN_IF_ERROR(PlaceLockFile(*share, *made, params));
+  NFSPROV_RETURN_IF_ERROR(ApplyLimit(share, made->record));
+  NFSPROV_RETURN_IF_ERROR(PlaceLockFile(share, *made, prepared.params));
   // A copy holds data at once; an empty directory (even a shared root, adopted or not) is
   // measured within the scan interval.
-  share->usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
+  share.usage->Track(made->record, args.source.kind != ContentSource::Kind::kNone);
   return made;
 }
 
@@ -371,16 +495,18 @@ Result<Volume> Controller::CreateLocked(const CreateVolumeArgs& args, const Volu
 // directory (made, copied or adopted), record `ready`.
 Result<Volume> Controller::CreateExclusive(const CreateVolumeArgs& args, const VolumeParams& params,
                                            const std::string& key, const std::string& id, int64_t capacity,
-                                           ShareHandle& share) {
+                                           ShareHandle& share, const AtOnceOutcome* sent) {
   MetadataStore& store = *share.store;
   auto new_record = [&] { return NewRecord(args, params, key, capacity); };
   NFSPROV_RETURN_IF_ERROR(CheckNotInsideVolume(store, params.path));
 
   if (args.source.kind == ContentSource::Kind::kNone) {
-    VolumeRecord record = new_record();
+    VolumeRecord record = sent != nullptr ? sent->record : new_record();
     record.state = VolumeState::kReady;
-    Status made = store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
-                                           params.uid, params.gid);
+    Status made = sent != nullptr
+                      ? store.FinishCreateVolumeAtOnce(record, sent->made, sent->created)
+                      : store.CreateVolumeAtOnce(record, params.mount_permissions.value_or(kDefaultMode),
+                                                 params.uid, params.gid);
     if (made.ok()) return CheckedNew(share, params, id, record);
     if (made.code() == StatusCode::kAlreadyExists) return ForeignDirectory(store, params, args.name);
     // An unreachable server would fail the steps as well; the caller's retry resumes.

@@ -34,8 +34,11 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,8 +117,19 @@ inline constexpr int64_t kCapacityGranularity = 1 << 20;
 class Controller {
  public:
   explicit Controller(ControllerOptions options);
+  // Waits for the CreateVolume calls still running without a caller thread (below).
+  ~Controller();
 
   Result<Volume> CreateVolume(const CreateVolumeArgs& args);
+  // CreateVolume without a thread waiting for it: `done` gets what CreateVolume would return,
+  // exactly once. The common case (a new empty volume of the exclusive layout at a top-level path,
+  // on a connected NFSv4 share whose capacity is known, with no quota backend or lock file, and no
+  // other call on the name or the share's layout in progress) is one COMPOUND whose reply
+  // finishes the call on the NFS event loop thread; `done` must therefore not wait for NFS. Every
+  // other case, and whatever follows a COMPOUND that stopped, runs on a thread of the
+  // controller's own, as CreateVolume.
+  using CreateDone = std::function<void(Result<Volume>)>;
+  void CreateVolume(CreateVolumeArgs args, CreateDone done);
   Status DeleteVolume(const std::string& volume_id);
   // Returns the new capacity. Shrinking is refused (OUT_OF_RANGE).
   Result<int64_t> ExpandVolume(const std::string& volume_id, const CapacityRange& capacity);
@@ -140,11 +154,43 @@ class Controller {
   ShareRegistry& shares() { return shares_; }
 
  private:
-  Result<Volume> CreateLocked(const CreateVolumeArgs& args, const VolumeParams& params,
-                              const std::string& key, const std::string& id);
+  // What CreateVolume settles before it takes the name's lock.
+  struct Prepared {
+    VolumeParams params;
+    std::string key;
+    std::string id;
+  };
+  // A create admitted against the share's capacity (the ledger holds its reservation).
+  struct Admission {
+    ShareHandle share;
+    CapacityLedger* ledger = nullptr;
+    int64_t capacity = 0;
+    std::optional<CapacityLedger::Entry> previous;  // the name's entry before the reservation
+  };
+  // The one-request create that was sent, and what came of it.
+  struct AtOnceOutcome {
+    VolumeRecord record;
+    Status made;
+    std::size_t created = 0;
+  };
+  struct AtOnceCall;
+
+  Result<Prepared> Prepare(const CreateVolumeArgs& args);
+  Result<Volume> CreateLocked(const CreateVolumeArgs& args, const Prepared& prepared);
+  Result<Admission> Admit(const CreateVolumeArgs& args, const Prepared& prepared);
+  // Settles the reservation with what `made` says and finishes a made volume (quota, lock file,
+  // usage tracking).
+  Result<Volume> Conclude(const CreateVolumeArgs& args, const Prepared& prepared, Admission& admission,
+                          Result<Volume> made);
+  // The common case of the asynchronous CreateVolume; false when this is not it (nothing done).
+  bool StartCreateAtOnce(const CreateVolumeArgs& args, const Prepared& prepared, const CreateDone& done);
+  void FinishCreateAtOnce(const std::shared_ptr<AtOnceCall>& call, Result<Volume> made);
+  // Runs `task` on a thread of its own, counted as a call in progress.
+  void InBackground(std::function<void()> task);
+  void CallEnded();
   Result<Volume> CreateExclusive(const CreateVolumeArgs& args, const VolumeParams& params,
                                  const std::string& key, const std::string& id, int64_t capacity,
-                                 ShareHandle& share);
+                                 ShareHandle& share, const AtOnceOutcome* sent = nullptr);
   Result<CapacityLedger*> Ledger(ShareHandle& share);
   // What the share may provision in all under `params`: `capacity`, or the share's size, times
   // `overcommit`.
@@ -176,6 +222,11 @@ class Controller {
   KeyedMutex locks_;
   std::shared_ptr<QuotaBackend> quota_backend_;
   std::function<std::string(const std::string& volume_id)> lock_file_;
+
+  // Asynchronous CreateVolume calls not yet done (the destructor waits for none).
+  std::mutex calls_mu_;
+  std::condition_variable calls_ended_;
+  int calls_running_ = 0;  // guarded by calls_mu_
 };
 
 // Rounds a capacity range to the capacity a volume gets; OUT_OF_RANGE / INVALID_ARGUMENT for

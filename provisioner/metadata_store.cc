@@ -443,6 +443,25 @@ Status MetadataStore::DeleteVolumeLocks(const std::string& key) {
 
 Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
                                          std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
+  Result<std::vector<nfs::NewEntry>> entries = AtOnceEntries(record, mode, uid, gid);
+  if (!entries.ok()) return entries.status();
+  std::size_t created = 0;
+  Status made = client_->CreateInOrder(*entries, &created);
+  return FinishCreateVolumeAtOnce(record, std::move(made), created);
+}
+
+void MetadataStore::StartCreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode,
+                                            std::optional<uint32_t> uid, std::optional<uint32_t> gid,
+                                            CreateSent sent) {
+  Result<std::vector<nfs::NewEntry>> entries = AtOnceEntries(record, mode, uid, gid);
+  if (!entries.ok()) return sent(entries.status(), 0);
+  client_->CreateInOrderAsync(*entries, std::move(sent));
+}
+
+// The claim, the directory and the ready record, in the order they are made.
+Result<std::vector<nfs::NewEntry>> MetadataStore::AtOnceEntries(const VolumeRecord& record, uint32_t mode,
+                                                                std::optional<uint32_t> uid,
+                                                                std::optional<uint32_t> gid) {
   if (record.state != VolumeState::kReady)
     return InvalidArgument("CreateVolumeAtOnce writes the record last, so it must be ready");
   Result<std::string> claim = ClaimLink(record.path);
@@ -450,12 +469,12 @@ Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mo
   Result<std::string> file = RecordFile<VolumeRecord>(record.key);
   if (!file.ok()) return file.status();
   NFSPROV_RETURN_IF_ERROR(EnsureLayout());
-  const std::string dir = VolumeDir(record.path);
-  std::size_t created = 0;
-  Status made = client_->CreateInOrder({nfs::NewEntry::Symlink(record.key, *claim),
-                                        nfs::NewEntry::Directory(dir, mode, uid, gid),
-                                        nfs::NewEntry::Symlink(ToJson(record), *file)},
-                                       &created);
+  return std::vector<nfs::NewEntry>{nfs::NewEntry::Symlink(record.key, *claim),
+                                    nfs::NewEntry::Directory(VolumeDir(record.path), mode, uid, gid),
+                                    nfs::NewEntry::Symlink(ToJson(record), *file)};
+}
+
+Status MetadataStore::FinishCreateVolumeAtOnce(const VolumeRecord& record, Status made, std::size_t created) {
   if (made.code() != StatusCode::kAlreadyExists) return made;
   // What this very request made is known to be new (creation is exclusive), and no earlier
   // attempt of this volume held the claim it just made, so what it ran into is not its own.
@@ -467,7 +486,7 @@ Status MetadataStore::CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mo
   if (created == 2) {
     // The name has a record already, for another path (the same path's claim would have
     // stopped us first): the claim and the directory just made belong to no volume.
-    Status removed = client_->Rmdir(dir);
+    Status removed = client_->Rmdir(VolumeDir(record.path));
     if (removed.ok()) removed = Release(record.path, record.key);
     if (!removed.ok()) return removed.WithContext("taking back what a refused create made");
   }

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -161,6 +162,15 @@ class MetadataStore {
   // (NOT_FOUND otherwise).
   Status CreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode, std::optional<uint32_t> uid,
                             std::optional<uint32_t> gid);
+  // CreateVolumeAtOnce in two halves, for a caller that does not wait: StartCreateVolumeAtOnce
+  // sends the COMPOUND (NFSv4 only) and hands its raw outcome to `sent`, on the NFS event loop
+  // thread or at once; FinishCreateVolumeAtOnce, given that outcome, returns what
+  // CreateVolumeAtOnce would (taking back what a refused request made: NFS calls, so not on an
+  // event loop thread, except for a successful outcome, which it returns as it is).
+  using CreateSent = std::function<void(Status made, std::size_t created)>;
+  void StartCreateVolumeAtOnce(const VolumeRecord& record, uint32_t mode, std::optional<uint32_t> uid,
+                               std::optional<uint32_t> gid, CreateSent sent);
+  Status FinishCreateVolumeAtOnce(const VolumeRecord& record, Status made, std::size_t created);
 
   // Claims `path` for volume `key`. Returns the key that owns the path afterwards: `key` when
   // this call or an earlier one by the same volume made the claim, another key when a different
@@ -192,6 +202,9 @@ class MetadataStore {
   Status UnmarkTeardown(const std::string& root);  // missing: OK
 
  private:
+  Result<std::vector<nfs::NewEntry>> AtOnceEntries(const VolumeRecord& record, uint32_t mode,
+                                                   std::optional<uint32_t> uid, std::optional<uint32_t> gid);
+
   std::shared_ptr<nfs::Client> client_;
   std::atomic<bool> layout_ready_{false};  // EnsureLayout succeeded once: later calls are free
 };

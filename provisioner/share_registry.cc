@@ -55,6 +55,12 @@ void ShareRegistry::Add(const ShareRef& share) {
   known_.emplace(share.Key(), share);
 }
 
+std::optional<ShareHandle> ShareRegistry::Connected(const ShareRef& share) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = connected_.find(share.Key()); it != connected_.end()) return it->second;
+  return std::nullopt;
+}
+
 Result<ShareHandle> ShareRegistry::Get(const ShareRef& share) {
   const std::string key = share.Key();
   {
@@ -72,7 +78,7 @@ Result<ShareHandle> ShareRegistry::Get(const ShareRef& share) {
   handle.share = share;
   handle.client = std::shared_ptr<nfs::Client>(std::move(client).value());
   handle.store = std::make_shared<MetadataStore>(handle.client);
-  handle.layout_lock = std::make_shared<std::shared_mutex>();
+  handle.layout_lock = std::make_shared<LayoutGate>();
   handle.ledger = std::make_shared<CapacityLedger>();
   NFSPROV_RETURN_IF_ERROR(handle.store->EnsureLayout());
   handle.reaper = std::make_shared<Reaper>(handle.client, reap_interval_);

@@ -15,7 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
+#include <optional>
 #include <vector>
 
 #include "common/metrics.h"
@@ -23,6 +23,7 @@
 #include "nfs/client.h"
 #include "provisioner/capacity_ledger.h"
 #include "provisioner/keyed_mutex.h"
+#include "provisioner/layout_gate.h"
 #include "provisioner/metadata_store.h"
 #include "provisioner/reaper.h"
 #include "provisioner/share.h"
@@ -35,9 +36,7 @@ struct ShareHandle {
   std::shared_ptr<nfs::Client> client;
   std::shared_ptr<MetadataStore> store;
   std::shared_ptr<Reaper> reaper;
-  // Keeps nesting checks consistent in this process: creates of exclusive volumes hold it
-  // shared, shared-root creates and deletes hold it exclusively (docs/layouts.md).
-  std::shared_ptr<std::shared_mutex> layout_lock;
+  std::shared_ptr<LayoutGate> layout_lock;  // nesting checks (layout_gate.h)
   std::shared_ptr<CapacityLedger> ledger;  // admission (docs/quota.md); loaded on first need
   std::shared_ptr<UsageScanner> usage;
 };
@@ -52,6 +51,8 @@ class ShareRegistry {
   void Add(const ShareRef& share);
   // Connects if needed. The share's layout (.nfsprov) exists when this succeeds.
   Result<ShareHandle> Get(const ShareRef& share);
+  // The share's handle if it is connected already; never connects, never waits for NFS.
+  std::optional<ShareHandle> Connected(const ShareRef& share);
   // Every share added, or used successfully, so far; sorted by Key().
   std::vector<ShareRef> Known();
 

@@ -2,9 +2,12 @@
 // never a foreign directory with data in it. The states seeded here are those a crash (or a
 // failed request) leaves at each point: of the step-by-step create (record "creating" and
 // claim), and of the one-request create (claim only; claim and directory).
+#include <pthread.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <thread>
 
@@ -73,8 +76,85 @@ class ControllerResumeTest : public ShareTest {
     return record.ok() ? *record : std::nullopt;
   }
 
+  // CreateVolume with `done`, as the gRPC service calls it; also says on which thread `done` ran
+  // (the NFS event loop's when the one request answered the call).
+  Result<Volume> CreateWithoutWaiting(const CreateVolumeArgs& args, std::string* answered_on = nullptr) {
+    std::promise<Result<Volume>> answer;  // a second answer would throw
+    std::future<Result<Volume>> answered = answer.get_future();
+    std::string thread;
+    controller_->CreateVolume(args, [&](Result<Volume> volume) {
+      char name[16] = {};
+      pthread_getname_np(pthread_self(), name, sizeof(name));
+      thread = name;
+      answer.set_value(std::move(volume));
+    });
+    Result<Volume> volume = answered.get();
+    if (answered_on != nullptr) *answered_on = thread;
+    return volume;
+  }
+
   std::unique_ptr<Controller> controller_;
 };
+
+// The gRPC service's CreateVolume gives every outcome the waiting one gives. A new volume is one
+// request whose reply answers the call on the NFS event loop; anything else goes on in the
+// background from where that request stopped.
+TEST_F(ControllerResumeTest, WithoutAWaitingThreadEveryOutcomeIsTheSame) {
+  nfs::Client& client = QuietClient();
+  uint64_t before = client.RequestCount();
+  std::string thread;
+  auto volume = CreateWithoutWaiting(Args("pv-async"), &thread);
+  ASSERT_TRUE(volume.ok()) << volume.status().ToString();
+  EXPECT_EQ(client.RequestCount() - before, 1u);
+  EXPECT_EQ(thread, "nfs-loop") << "answered by a thread that waited";
+  EXPECT_EQ(RecordOf("pv-async")->state, VolumeState::kReady);
+  EXPECT_TRUE(fs::is_directory(Local("pv-async")));
+
+  before = client.RequestCount();
+  auto again = CreateWithoutWaiting(Args("pv-async"), &thread);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->id, volume->id);
+  EXPECT_EQ(client.RequestCount() - before, 2u) << "the COMPOUND stops at the claim; the record is read";
+  EXPECT_EQ(thread, "create-volume");
+
+  fs::create_directory(Local("pv-async-foreign"));
+  EXPECT_EQ(CreateWithoutWaiting(Args("pv-async-foreign")).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_FALSE(fs::is_symlink(Local(".nfsprov/claims/" + KeyForName("pv-async-foreign")))) << "claim kept";
+  EXPECT_FALSE(RecordOf("pv-async-foreign").has_value());
+
+  CreateVolumeArgs elsewhere = Args("pv-async");
+  elsewhere.parameters["subDir"] = "pv-async-elsewhere";
+  EXPECT_EQ(CreateWithoutWaiting(elsewhere).status().code(), StatusCode::kAlreadyExists);
+  EXPECT_FALSE(fs::exists(Local("pv-async-elsewhere"))) << "the directory the refused call made is left";
+
+  CreateVolumeArgs nested = Args("pv-async-nested");
+  nested.parameters["subDir"] = "team/pv-async-nested";
+  auto made = CreateWithoutWaiting(nested, &thread);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(thread, "create-volume") << "a path with a parent is checked for nesting, which needs NFS";
+  EXPECT_TRUE(fs::is_directory(Local("team/pv-async-nested")));
+
+  EXPECT_EQ(CreateWithoutWaiting(Args("")).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Calls in flight when the controller goes away are answered before it is gone.
+TEST_F(ControllerResumeTest, DestroyingTheControllerWaitsForCreatesInFlight) {
+  QuietClient();
+  std::atomic<int> answered{0};
+  for (const std::string name : {"pv-last-1", "pv-last-2"}) {
+    controller_->CreateVolume(Args(name), [&](Result<Volume> volume) {
+      EXPECT_TRUE(volume.ok()) << volume.status().ToString();
+      ++answered;
+    });
+  }
+  fs::create_directory(Local("pv-last-foreign"));  // this one finishes in the background
+  controller_->CreateVolume(Args("pv-last-foreign"), [&](Result<Volume> volume) {
+    EXPECT_EQ(volume.status().code(), StatusCode::kAlreadyExists);
+    ++answered;
+  });
+  controller_.reset();
+  EXPECT_EQ(answered.load(), 3);
+}
 
 TEST_F(ControllerResumeTest, AdoptsAnEmptyDirectory) {
   LeaveCrashedCreation("pv-empty");

@@ -303,6 +303,50 @@ TEST_F(CsiServerTest, ShutdownWaitsForAnInFlightCallAndRemovesTheSocket) {
   server->Shutdown(milliseconds(2000));  // idempotent
 }
 
+// A callback method answers after its handler has returned (CreateVolume does, from the NFS
+// reply); it is being served until then, so Shutdown waits for it as for a sync handler.
+class LateProbe final : public v1::Identity::WithCallbackMethod_Probe<v1::Identity::Service> {
+ public:
+  grpc::ServerUnaryReactor* Probe(grpc::CallbackServerContext*, const v1::ProbeRequest*,
+                                  v1::ProbeResponse* response) override {
+    auto* reactor = new ServedReactor();
+    started = true;
+    answering = std::thread([this, reactor, response] {
+      std::this_thread::sleep_for(milliseconds(300));
+      response->mutable_ready()->set_value(true);
+      finished = true;
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
+  ~LateProbe() override {
+    if (answering.joinable()) answering.join();
+  }
+
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  std::thread answering;
+};
+
+TEST_F(CsiServerTest, ShutdownWaitsForACallbackCallAnsweredAfterItsHandlerReturned) {
+  LateProbe identity;
+  auto server = StartOrDie(UnixEndpoint(), &identity);
+  ASSERT_NE(server, nullptr);
+  auto stub = UnixStub();
+
+  v1::ProbeResponse response;
+  auto call = std::async(std::launch::async, [&] { return CallProbe(*stub, &response); });
+  const auto wait_until = steady_clock::now() + milliseconds(5000);
+  while (!identity.started && steady_clock::now() < wait_until) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_TRUE(identity.started);
+
+  server->Shutdown(milliseconds(2000));
+  EXPECT_TRUE(identity.finished) << "Shutdown returned before the callback call was answered";
+  const grpc::Status status = call.get();
+  ASSERT_TRUE(status.ok()) << status.error_code() << ": " << status.error_message();
+  EXPECT_TRUE(response.ready().value());
+}
+
 TEST_F(CsiServerTest, ShutdownCancelsCallsThatOutliveTheGrace) {
   std::atomic<bool> started{false};
   auto identity = Identity(true, false, [&]() -> Status {

@@ -1,5 +1,9 @@
 // Pure pieces of the controller: capacity rounding and the per-key lock.
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
 #include <thread>
 #include <vector>
 
@@ -7,6 +11,7 @@
 
 #include "provisioner/controller.h"
 #include "provisioner/keyed_mutex.h"
+#include "provisioner/layout_gate.h"
 
 namespace nfsprov {
 namespace {
@@ -61,6 +66,47 @@ TEST(KeyedMutexTest, DifferentKeysDoNotBlockEachOther) {
   });
   other.join();  // would hang if "b" waited for "a"
   EXPECT_TRUE(got_b.load());
+}
+
+// What an asynchronous CreateVolume relies on: a name taken without waiting, its lock moved with
+// the call and released on another thread, after which the name is free again.
+TEST(KeyedMutexTest, TryAcquireFailsWhileHeldAndALockMovesAcrossThreads) {
+  KeyedMutex locks;
+  std::optional<KeyedMutex::Lock> first = locks.TryAcquire("a");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(locks.TryAcquire("a").has_value());
+  EXPECT_TRUE(locks.TryAcquire("b").has_value());
+  std::thread([held = std::move(first)]() mutable { held.reset(); }).join();
+  std::optional<KeyedMutex::Lock> again = locks.TryAcquire("a");
+  EXPECT_TRUE(again.has_value()) << "released on the other thread";
+  again.reset();
+  KeyedMutex::Lock waited = locks.Acquire("a");
+  EXPECT_FALSE(locks.TryAcquire("a").has_value()) << "Acquire and TryAcquire hold the same lock";
+}
+
+TEST(LayoutGateTest, SharedHoldsReleasedOnAnotherThreadLetTheExclusiveOneIn) {
+  LayoutGate gate;
+  std::shared_lock<LayoutGate> create(gate);
+  ASSERT_TRUE(gate.try_lock_shared());  // holders share it
+  gate.unlock_shared();
+  std::atomic<bool> exclusive{false};
+  std::thread remover([&] {
+    std::unique_lock<LayoutGate> lock(gate);
+    exclusive = true;
+  });
+  // A waiting exclusive holder keeps new shared ones out, so creates cannot starve it.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (gate.try_lock_shared()) {
+    gate.unlock_shared();
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the exclusive holder never queued";
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(exclusive.load());
+  std::thread([held = std::move(create)]() mutable { held.unlock(); }).join();
+  remover.join();
+  EXPECT_TRUE(exclusive.load());
+  EXPECT_TRUE(gate.try_lock_shared());
+  gate.unlock_shared();
 }
 
 }  // namespace
